@@ -1,0 +1,87 @@
+"""The one place that holds Cliffhanger's locations and metric parameters.
+
+Every value comes from an environment variable with a documented default, so the CLI, the
+pipeline, the API and the dashboards agree on where things are without passing paths around.
+See ``docs/configuration.md`` for the table of variables.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser() if value else default
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Filesystem locations, resolved from the environment at call time."""
+
+    home: Path
+    warehouse: Path
+    landing: Path
+    dagster_home: Path
+
+    @property
+    def warehouse_dir(self) -> Path:
+        """Folder holding the public pointer and the versioned snapshots."""
+        return self.warehouse.parent
+
+    @property
+    def working_db(self) -> Path:
+        """The pipeline's private read-write database; nobody else opens it."""
+        return self.warehouse_dir / "_work" / "cliffhanger-work.duckdb"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.warehouse_dir / "snapshots"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models_published"
+
+
+def paths() -> Paths:
+    """Resolve every location from ``CLIFFHANGER_*`` variables (defaults under the cwd)."""
+    home = _env_path("CLIFFHANGER_HOME", Path("."))
+    return Paths(
+        home=home,
+        warehouse=_env_path("CLIFFHANGER_WAREHOUSE", home / "warehouse" / "cliffhanger.duckdb"),
+        landing=_env_path("CLIFFHANGER_LANDING", home / "landing"),
+        dagster_home=_env_path("DAGSTER_HOME", home / "dagster_home"),
+    )
+
+
+@dataclass(frozen=True)
+class MetricParams:
+    """Parameters of METRICS.md; recorded in the published metadata."""
+
+    session_gap_minutes: int = 30
+    binge_min_episodes: int = 10
+    complete_fraction: float = 0.9
+    inactive_days: int = 7
+    bucket_s: int = 5
+    test_days: int = 7
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def metric_params() -> MetricParams:
+    """Metric parameters, overridable as ``CLIFFHANGER_SESSION_GAP_MINUTES`` and so on."""
+    kwargs: dict[str, float] = {}
+    for name, field in MetricParams.__dataclass_fields__.items():
+        raw = os.environ.get(f"CLIFFHANGER_{name.upper()}")
+        if raw is not None:
+            caster = float if field.type in ("float", float) else int
+            try:
+                kwargs[name] = caster(raw)
+            except ValueError as exc:
+                raise ValueError(
+                    f"CLIFFHANGER_{name.upper()}={raw!r} is not a valid {caster.__name__}"
+                ) from exc
+    return MetricParams(**kwargs)  # type: ignore[arg-type]

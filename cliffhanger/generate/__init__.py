@@ -1,0 +1,246 @@
+"""``cliffhanger generate``: a synthetic micro-drama app that behaves like a real one.
+
+The behavioural model is documented in ``docs/generator.md``. Each stage draws from its own
+child of one ``numpy.random.SeedSequence``, so the same arguments give byte-identical files and
+a dirty data set is the clean one plus exactly the faults listed in its manifest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from cliffhanger.generate.catalog import build_catalog
+from cliffhanger.generate.events import build_events
+from cliffhanger.generate.faults import inject_faults
+from cliffhanger.generate.population import build_users
+from cliffhanger.generate.records import logical_records
+from cliffhanger.generate.simulate import simulate
+from cliffhanger.generate.writers import write_event_files
+
+FORMATS = ("jsonl", "parquet", "segment")
+MANIFEST = "manifest.json"
+DEFAULT_START = dt.date(2026, 9, 7)
+
+
+class GenerateError(ValueError):
+    """A user mistake in the generator's arguments (reported as one line, exit 2)."""
+
+
+@dataclass(frozen=True)
+class GenerateSpec:
+    """Arguments of one generation; the same spec gives the same bytes."""
+
+    users: int
+    days: int
+    seed: int = 7
+    out: Path = Path("landing")
+    fmt: str = "jsonl"
+    gzip: bool = False
+    dirty: float = 0.0
+    series: int | None = None  # series versions; default scales with users
+    start: dt.date = DEFAULT_START
+
+    def validate(self) -> None:
+        if self.users < 1:
+            raise GenerateError(f"--users must be at least 1 (got {self.users})")
+        if not 1 <= self.days <= 3660:
+            raise GenerateError(f"--days must be between 1 and 3660 (got {self.days})")
+        if self.fmt not in FORMATS:
+            raise GenerateError(f"--format must be one of {', '.join(FORMATS)} (got {self.fmt!r})")
+        if not 0.0 <= self.dirty <= 0.5:
+            raise GenerateError(f"--dirty must be a rate between 0 and 0.5 (got {self.dirty})")
+        if self.series is not None and self.series < 1:
+            raise GenerateError(f"--series must be at least 1 (got {self.series})")
+        if self.seed < 0:
+            raise GenerateError(f"--seed must be a non-negative integer (got {self.seed})")
+        if self.gzip and self.fmt == "parquet":
+            raise GenerateError("--gzip applies to JSON Lines; Parquet is compressed already")
+
+    @property
+    def n_series(self) -> int:
+        if self.series is not None:
+            return self.series
+        return int(min(2000, max(60, self.users // 25)))
+
+
+@dataclass
+class GenerateResult:
+    """What was written, with counts and per-stage timings."""
+
+    out: Path
+    event_files: list[Path]
+    n_series: int
+    n_episodes: int
+    n_users: int
+    n_events: int
+    n_records: int
+    n_faults: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise GenerateError(f"--out {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).exists():
+        raise GenerateError(
+            f"--out {out} is not empty and was not written by cliffhanger generate; "
+            "choose an empty or new folder"
+        )
+    parent = out.resolve().parent
+    probe_dir = parent
+    while not probe_dir.exists():
+        probe_dir = probe_dir.parent
+    try:
+        with tempfile.TemporaryFile(dir=probe_dir):
+            pass
+    except OSError as exc:
+        raise GenerateError(f"--out {out} is not writable: {exc.strerror or exc}") from None
+
+
+def generate(
+    spec: GenerateSpec, progress: Callable[[str], None] | None = None
+) -> GenerateResult:
+    """Generate the catalog and daily event files described by ``spec`` into ``spec.out``."""
+    spec.validate()
+    out = Path(spec.out)
+    _check_out(out)
+    say = progress or (lambda _msg: None)
+    seeds = np.random.SeedSequence(spec.seed).spawn(7)
+    rngs = [np.random.default_rng(s) for s in seeds]
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    say("catalog")
+    catalog = build_catalog(rngs[0], spec.n_series, spec.start, spec.days)
+    say("users")
+    users = build_users(rngs[1], spec.users, spec.days)
+    lap("catalog_users")
+    say("viewing simulation")
+    sim = simulate(rngs[2], users, catalog, spec.days, spec.start.weekday())
+    lap("simulate")
+    say("events")
+    start_ms = int(dt.datetime.combine(spec.start, dt.time(), dt.UTC).timestamp() * 1000)
+    events = build_events(rngs[3], sim, users, catalog, spec.days, start_ms)
+    lap("events")
+    records = logical_records(
+        events.with_columns(ts_ms=pl.col("ts_ms") - start_ms), users, catalog, spec.fmt
+    ).with_columns(ts_ms=pl.col("ts_ms") + start_ms)
+    records, faults = inject_faults(rngs[4], records, spec.dirty, spec.fmt, spec.days)
+    lap("records_faults")
+
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        say("writing files")
+        catalog_dir = staging / "catalog"
+        catalog_dir.mkdir()
+        if spec.fmt == "parquet":
+            catalog.series.write_parquet(catalog_dir / "series.parquet")
+            catalog.episodes.write_parquet(catalog_dir / "episodes.parquet")
+        else:
+            catalog.series.write_csv(catalog_dir / "series.csv")
+            catalog.episodes.write_csv(catalog_dir / "episodes.csv")
+        paths, located, per_file = write_event_files(
+            records, staging / "events", spec.fmt, spec.gzip, spec.start, spec.days, rngs[5]
+        )
+        faults = faults.join(located, on="fault_id", how="left").sort("file", "record_number")
+        manifest = _manifest(spec, catalog.series.height, catalog.episodes.height, events,
+                             records.height, faults, per_file)
+        if faults.height:
+            faults.select("file", "record_number", "kind", "expected", "reason", "event_id").write_csv(
+                staging / "faults.csv"
+            )
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        lap("write")
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return GenerateResult(
+        out=out,
+        event_files=[out / "events" / p.name for p in paths],
+        n_series=catalog.series.height,
+        n_episodes=catalog.episodes.height,
+        n_users=spec.users,
+        n_events=events.height,
+        n_records=records.height,
+        n_faults=faults.height,
+        seconds=timings,
+    )
+
+
+def _manifest(
+    spec: GenerateSpec,
+    n_series: int,
+    n_episodes: int,
+    events: pl.DataFrame,
+    n_records: int,
+    faults: pl.DataFrame,
+    per_file: pl.DataFrame,
+) -> dict[str, object]:
+    """Arguments, counts and, per file, exactly what ingestion should conclude."""
+    args = asdict(spec)
+    args["out"] = str(spec.out)
+    args["start"] = spec.start.isoformat()
+    args["n_series"] = spec.n_series
+    by_file = faults.group_by("file").agg(
+        quarantined=(pl.col("expected") == "quarantined").sum(),
+        duplicates=(pl.col("expected") == "duplicate").sum(),
+    )
+    reasons = (
+        faults.filter(pl.col("expected") == "quarantined")
+        .group_by("file", "reason")
+        .len()
+        .sort("file", "reason")
+    )
+    files = []
+    for row in per_file.join(by_file, on="file", how="left").fill_null(0).iter_rows(named=True):
+        file_reasons = reasons.filter(pl.col("file") == row["file"])
+        files.append(
+            {
+                "file": row["file"],
+                "records": row["records"],
+                "expected_loaded": row["records"] - row["quarantined"] - row["duplicates"],
+                "expected_quarantined": row["quarantined"],
+                "expected_duplicates": row["duplicates"],
+                "quarantine_reasons": dict(
+                    zip(file_reasons["reason"].to_list(), file_reasons["len"].to_list(), strict=True)
+                ),
+            }
+        )
+    return {
+        "generator": "cliffhanger generate",
+        "args": args,
+        "counts": {
+            "series": n_series,
+            "episodes": n_episodes,
+            "events": events.height,
+            "records": n_records,
+            "faults": faults.height,
+            "events_by_type": dict(
+                sorted(events.group_by("event_type").len().iter_rows())
+            ),
+        },
+        "faults_file": "faults.csv" if faults.height else None,
+        "faults_by_kind": dict(sorted(faults.group_by("kind").len().iter_rows())),
+        "files": files,
+    }
