@@ -1,0 +1,230 @@
+"""The ``cliffhanger`` command (CONTRACT §5).
+
+User mistakes end as one line on stderr and a non-zero exit (2 for bad arguments), never a
+traceback. Long steps report progress on stderr; results go to stdout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from cliffhanger.config import paths
+
+
+@click.group(
+    name="cliffhanger",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+def app() -> None:
+    """Engagement analytics and next-series recommendations for micro-drama apps."""
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_DIR = REPO_ROOT / "data_samples" / "clean"
+DAGSTER_YAML = """\
+# Written by cliffhanger: local Dagster instance settings.
+telemetry:
+  enabled: false
+# the working database has one writer: queue runs instead of running them side by side
+concurrency:
+  runs:
+    max_concurrent_runs: 1
+"""
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def ensure_dagster_home() -> Path:
+    """Default ``DAGSTER_HOME`` to the project's folder, with telemetry off."""
+    home = paths().dagster_home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML)
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+@app.command()
+@click.option("--users", type=int, default=2000, show_default=True, help="Number of users.")
+@click.option("--days", type=int, default=14, show_default=True, help="Days of activity.")
+@click.option("--seed", type=int, default=7, show_default=True,
+              help="Random seed: same arguments, same bytes.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("landing"),
+              show_default=True, help="Folder to write catalog/ and events/ into.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet", "segment"]),
+              default="jsonl", show_default=True,
+              help="Canonical JSON Lines, Parquet, or Segment Video Spec JSON Lines.")
+@click.option("--gzip", is_flag=True, help="Gzip the JSON Lines files.")
+@click.option("--dirty", type=float, default=0.0, show_default=True,
+              help="Rate of injected delivery faults (0 to 0.5), listed in manifest.json.")
+@click.option("--series", type=int, default=None,
+              help="Series versions in the catalog (default scales with users).")
+@click.option("--start", default="2026-09-07", show_default=True, help="First day, YYYY-MM-DD.")
+def generate(
+    users: int,
+    days: int,
+    seed: int,
+    out_dir: Path,
+    fmt: str,
+    gzip: bool,
+    dirty: float,
+    series: int | None,
+    start: str,
+) -> None:
+    """Write a realistic synthetic micro-drama data set: catalog/ and daily events/ files."""
+    from cliffhanger.generate import GenerateError, GenerateSpec
+    from cliffhanger.generate import generate as run_generate
+
+    try:
+        start_date = dt.date.fromisoformat(start)
+    except ValueError:
+        raise UserError(f"--start must be a date like 2026-09-07 (got {start!r})", 2) from None
+    spec = GenerateSpec(
+        users=users, days=days, seed=seed, out=out_dir, fmt=fmt, gzip=gzip, dirty=dirty,
+        series=series, start=start_date,
+    )
+    try:
+        with err.status("generating…") as status:
+            result = run_generate(spec, progress=lambda msg: status.update(f"generating: {msg}"))
+    except GenerateError as exc:
+        raise UserError(str(exc), 2) from None
+    out.print(
+        f"wrote {result.n_series} series, {result.n_episodes} episodes, {result.n_users} users, "
+        f"{result.n_events:,} events in {len(result.event_files)} files"
+        + (f", {result.n_faults:,} injected faults" if result.n_faults else "")
+        + f" to {result.out}"
+    )
+
+
+def _run_pipeline(quiet: bool = False) -> None:
+    import dagster as dg
+
+    landing = paths().landing
+    if not (landing / "catalog").is_dir():
+        raise UserError(
+            f"no catalog in the landing folder {landing}: run `cliffhanger generate --out "
+            f"{landing}` or set CLIFFHANGER_LANDING"
+        )
+    ensure_dagster_home()
+    from pipelines.definitions import defs
+
+    job = defs.resolve_job_def("everything")
+    with dg.DagsterInstance.get() as instance, err.status("running the pipeline…"):
+        result = job.execute_in_process(
+            instance=instance,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        )
+    if not result.success:
+        failures = [e for e in result.all_events if e.is_step_failure]
+        if failures:
+            error = failures[0].step_failure_data.error
+            cause = error.cause or error
+            message = cause.message.strip().splitlines()[0]
+            # "module.ClassName: text" -> "text"
+            message = message.split(": ", 1)[1] if ": " in message else message
+            raise UserError(f"pipeline step {failures[0].step_key} failed: {message}")
+        raise UserError("the pipeline run failed; see the Dagster logs")
+    if not quiet:
+        for event in result.get_asset_materialization_events():
+            mat = event.materialization
+            rows = {k: v.value for k, v in mat.metadata.items() if isinstance(v.value, int)}
+            out.print(f"materialized {mat.asset_key.to_user_string()}: {rows}")
+        out.print(f"published warehouse: {paths().warehouse}")
+
+
+@app.command()
+def run() -> None:
+    """Materialize every Dagster asset in-process and publish the warehouse snapshot."""
+    _run_pipeline()
+
+
+@app.command()
+@click.option("--fresh", is_flag=True, help="Replace the landing folder with the sample data first.")
+def demo(fresh: bool) -> None:
+    """From nothing: sample data into the landing folder, then the full pipeline."""
+    landing = paths().landing
+    if fresh and landing.exists():
+        shutil.rmtree(landing)
+    if not (landing / "catalog").is_dir():
+        if SAMPLE_DIR.is_dir():
+            shutil.copytree(SAMPLE_DIR, landing, dirs_exist_ok=True)
+            out.print(f"copied the committed sample data set {SAMPLE_DIR} to {landing}")
+        else:
+            from cliffhanger.generate import GenerateSpec
+            from cliffhanger.generate import generate as run_generate
+
+            with err.status("generating sample data…"):
+                run_generate(GenerateSpec(users=2000, days=14, seed=7, out=landing))
+            out.print(f"generated a sample data set in {landing}")
+    _run_pipeline()
+    out.print(
+        "\nNext: query it read-only with\n"
+        f"  duckdb -readonly {paths().warehouse}\n"
+        "or explore the pipeline with `cliffhanger dagster`."
+    )
+
+
+@app.command(name="dagster")
+@click.option("--port", type=int, default=3000, show_default=True, help="Port of the Dagster UI.")
+def dagster_ui(port: int) -> None:
+    """Start the Dagster UI (`dagster dev`) with the project's DAGSTER_HOME."""
+    ensure_dagster_home()
+    exe = shutil.which("dagster")
+    if exe is None:
+        raise UserError("the dagster command is not installed in this environment")
+    os.execv(exe, [exe, "dev", "-m", "pipelines.definitions", "-p", str(port)])
+
+
+@app.command()
+@click.option("--events", type=int, default=1_000_000, show_default=True,
+              help="Approximate number of events to generate.")
+@click.option("--repeats", type=int, default=3, show_default=True,
+              help="Timed repetitions after a warm-up.")
+def bench(events: int, repeats: int) -> None:
+    """Run the benchmarks and write benchmarks/results/latest.{json,md}."""
+    from benchmarks.__main__ import run_benchmarks
+
+    run_benchmarks(events=events, repeats=repeats)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point with one-line errors."""
+    try:
+        app.main(args=argv, prog_name="cliffhanger", standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("cliffhanger: interrupted")
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        err.print(f"cliffhanger: error: {exc.format_message()}", soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except UserError as exc:
+        err.print(f"cliffhanger: error: {exc}", soft_wrap=True, markup=False)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # known library errors that are user mistakes
+        from cliffhanger.ingest.catalog import CatalogError
+        from cliffhanger.warehouse import WarehouseError
+
+        if isinstance(exc, CatalogError | WarehouseError | FileNotFoundError | PermissionError):
+            err.print(f"cliffhanger: error: {exc}", soft_wrap=True, markup=False)
+            sys.exit(1)
+        raise
+
+
+if __name__ == "__main__":
+    main()

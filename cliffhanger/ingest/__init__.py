@@ -1,0 +1,1 @@
+"""Ingestion: the catalog and event files into the pipeline's working database."""

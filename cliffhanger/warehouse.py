@@ -1,0 +1,239 @@
+"""The warehouse's storage design: one private writer, atomically published snapshots.
+
+DuckDB allows one read-write process or many read-only ones on a file, never both. So the
+pipeline writes a private working database, and at the end of each run *publishes* an
+immutable snapshot file holding the public ``analytics`` schema; the public path
+(``warehouse/cliffhanger.duckdb``) is a symlink switched atomically to the newest snapshot.
+A reader that opened the previous snapshot keeps it; new readers get the new one; nobody ever
+sees a lock error or a half-built table. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from cliffhanger.config import Paths
+from cliffhanger.schema_docs import sql_literal
+
+PUBLIC_SCHEMA = "analytics"
+SNAPSHOT_PREFIX = "cliffhanger-"
+KEEP_SNAPSHOTS = 3
+META_TABLE = "snapshot_info"
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be opened or published (reported as one line to users)."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: str
+    path: Path
+    tables: dict[str, int]
+
+
+@contextmanager
+def working_database(
+    paths: Paths, memory_limit: str = "4GB", wait_s: float = 600.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The pipeline's private read-write database, one writer at a time.
+
+    A second writer (a sensor-triggered run beside a manual one, say) waits for the first on
+    an ``flock`` instead of failing on DuckDB's file lock.
+    """
+    paths.working_db.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = paths.working_db.with_suffix(".lock")
+    with open(lock_path, "a+") as lock:
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise WarehouseError(
+                        f"another pipeline run has held {paths.working_db} for {wait_s:.0f} s"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            con = duckdb.connect(str(paths.working_db))
+            try:
+                con.execute(f"SET memory_limit = '{_checked_limit(memory_limit)}'")
+                con.execute("SET preserve_insertion_order = false")
+                yield con
+            finally:
+                con.close()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _checked_limit(limit: str) -> str:
+    # a SET value cannot be a bound parameter: accept only a plain size like 4GB or 512MB
+    number, unit = limit[:-2], limit[-2:].upper()
+    if not number.isdigit() or unit not in {"MB", "GB"}:
+        raise WarehouseError(f"memory limit must look like 4GB or 512MB (got {limit!r})")
+    return f"{int(number)}{unit}"
+
+
+def _quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def publish(
+    con: duckdb.DuckDBPyConnection,
+    paths: Paths,
+    info: dict[str, object] | None = None,
+    keep: int = KEEP_SNAPSHOTS,
+) -> Snapshot:
+    """Copy the working database's ``analytics`` schema to a new snapshot and switch to it.
+
+    The snapshot is complete and checkpointed on disk before the public symlink moves, and
+    the switch is one ``rename``: readers see the old snapshot or the new one, never a mix.
+    """
+    paths.snapshots_dir.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC)
+    version = now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
+    final = paths.snapshots_dir / f"{SNAPSHOT_PREFIX}{version}.duckdb"
+    building = final.with_suffix(".building")
+    tables = [
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = ? ORDER BY table_name",
+            [PUBLIC_SCHEMA],
+        ).fetchall()
+    ]
+    counts: dict[str, int] = {}
+    alias = "snap_" + uuid.uuid4().hex[:8]
+    con.execute(f"ATTACH ? AS {alias}", [str(building)])
+    try:
+        con.execute(f"CREATE SCHEMA {alias}.{PUBLIC_SCHEMA}")
+        for table in tables:
+            qualified = f"{PUBLIC_SCHEMA}.{_quote_ident(table)}"
+            con.execute(f"CREATE TABLE {alias}.{qualified} AS SELECT * FROM {qualified}")
+            counts[table] = con.execute(f"SELECT count(*) FROM {alias}.{qualified}").fetchone()[0]
+        _copy_comments(con, alias, tables)
+        meta = {
+            "snapshot_version": version,
+            "published_at": now.isoformat(),
+            "tables": counts,
+            **(info or {}),
+        }
+        con.execute(
+            f"CREATE TABLE {alias}.{PUBLIC_SCHEMA}.{META_TABLE} AS "
+            "SELECT ?::VARCHAR AS snapshot_version, ?::TIMESTAMPTZ AS published_at, "
+            "?::JSON AS info",
+            [version, now, json.dumps(meta, default=str)],
+        )
+        con.execute(
+            f"COMMENT ON TABLE {alias}.{PUBLIC_SCHEMA}.{META_TABLE} IS "
+            "'Which snapshot this is, when it was published, table row counts and metric "
+            "parameters.'"
+        )
+        con.execute(f"CHECKPOINT {alias}")
+    finally:
+        con.execute(f"DETACH {alias}")
+    _fsync(building)
+    os.replace(building, final)
+    switch_public_link(paths, final)
+    prune_snapshots(paths, keep=keep)
+    return Snapshot(version=version, path=final, tables=counts)
+
+
+def _copy_comments(con: duckdb.DuckDBPyConnection, alias: str, tables: list[str]) -> None:
+    rows = con.execute(
+        "SELECT table_name, comment FROM duckdb_tables() WHERE database_name = "
+        "current_database() AND schema_name = ? AND comment IS NOT NULL",
+        [PUBLIC_SCHEMA],
+    ).fetchall()
+    for table, comment in rows:
+        con.execute(
+            f"COMMENT ON TABLE {alias}.{PUBLIC_SCHEMA}.{_quote_ident(table)} IS "
+            + sql_literal(comment)
+        )
+    cols = con.execute(
+        "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE database_name = "
+        "current_database() AND schema_name = ? AND comment IS NOT NULL",
+        [PUBLIC_SCHEMA],
+    ).fetchall()
+    for table, column, comment in cols:
+        if table in tables:
+            con.execute(
+                f"COMMENT ON COLUMN {alias}.{PUBLIC_SCHEMA}.{_quote_ident(table)}."
+                f"{_quote_ident(column)} IS " + sql_literal(comment)
+            )
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def switch_public_link(paths: Paths, target: Path) -> None:
+    """Point the public path at ``target`` with one atomic rename of a fresh symlink."""
+    public = paths.warehouse
+    public.parent.mkdir(parents=True, exist_ok=True)
+    if public.exists() and not public.is_symlink():
+        raise WarehouseError(
+            f"{public} is a regular file, not Cliffhanger's published link; move it away"
+        )
+    tmp = public.with_name(f".{public.name}.{uuid.uuid4().hex[:8]}.tmp")
+    os.symlink(os.path.relpath(target, public.parent), tmp)
+    os.replace(tmp, public)
+    dir_fd = os.open(public.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def prune_snapshots(paths: Paths, keep: int = KEEP_SNAPSHOTS) -> list[Path]:
+    """Delete all but the newest ``keep`` snapshots (never the published one).
+
+    A reader that still has a deleted snapshot open keeps reading it: on POSIX the file lives
+    until its last handle closes.
+    """
+    current = paths.warehouse.resolve() if paths.warehouse.is_symlink() else None
+    snaps = sorted(paths.snapshots_dir.glob(f"{SNAPSHOT_PREFIX}*.duckdb"))
+    removed = []
+    for snap in snaps[: max(0, len(snaps) - keep)]:
+        if current is not None and snap.resolve() == current:
+            continue
+        snap.unlink(missing_ok=True)
+        removed.append(snap)
+    for stale in paths.snapshots_dir.glob("*.building"):
+        stale.unlink(missing_ok=True)  # left by a crash mid-publish; never published
+    return removed
+
+
+def connect_published(paths: Paths) -> duckdb.DuckDBPyConnection:
+    """Open the published warehouse read-only, as analysts, dashboards and tests do."""
+    if not paths.warehouse.exists():
+        raise WarehouseError(
+            f"no published warehouse at {paths.warehouse}: run `cliffhanger run` first"
+        )
+    return duckdb.connect(str(paths.warehouse), read_only=True)
+
+
+def published_version(paths: Paths) -> str | None:
+    """The version of the snapshot the public path points to, or None."""
+    if not paths.warehouse.is_symlink():
+        return None
+    name = Path(os.readlink(paths.warehouse)).name
+    if name.startswith(SNAPSHOT_PREFIX) and name.endswith(".duckdb"):
+        return name[len(SNAPSHOT_PREFIX) : -len(".duckdb")]
+    return None

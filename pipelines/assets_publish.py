@@ -1,0 +1,29 @@
+"""Publish layer: the immutable warehouse snapshot analysts and dashboards read."""
+
+import dagster as dg
+
+from cliffhanger.config import metric_params
+from cliffhanger.warehouse import publish
+from pipelines.assets_catalog import catalog
+from pipelines.resources import CliffhangerStore
+
+
+@dg.asset(group_name="publish", deps=[catalog], kinds={"duckdb"})
+def warehouse_snapshot(
+    context: dg.AssetExecutionContext, store: CliffhangerStore
+) -> dg.MaterializeResult:
+    """A new versioned snapshot of the analytics schema, atomically made the public warehouse."""
+    paths = store.paths()
+    with store.connect() as con:
+        snap = publish(
+            con, paths, info={"metric_params": metric_params().as_dict(), "run_id": context.run_id}
+        )
+    context.log.info(f"published {snap.path} as {paths.warehouse}")
+    return dg.MaterializeResult(
+        metadata={
+            "snapshot_version": snap.version,
+            "path": str(snap.path),
+            "tables": dg.MetadataValue.json(snap.tables),
+            "rows": sum(snap.tables.values()),
+        }
+    )
