@@ -24,6 +24,19 @@ APP_VERSIONS = np.array(["3.4.1", "3.5.0", "3.5.2"])
 # payer types: who converts at the paywall and how they unlock
 PAYER_TYPES = np.array(["none", "ad", "coins", "subscription"])
 PAYER_P = np.array([0.44, 0.40, 0.12, 0.04])
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+# local time-of-day weights: a lunch bump and an evening peak, quiet nights
+HOUR_WEIGHTS = np.array(
+    [3, 2, 1, 0.6, 0.4, 0.4, 0.8, 1.5, 2, 2.2, 2.4, 2.8, 3.6, 3.4, 2.8, 2.8, 3, 3.4, 4, 5, 6, 6.5, 6, 4.5]
+)
+HOUR_P = HOUR_WEIGHTS / HOUR_WEIGHTS.sum()
+
+
+def local_hour_ms(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Milliseconds into a local day, drawn from the time-of-day rhythm."""
+    hour = rng.choice(24, size=n, p=HOUR_P)
+    return hour * HOUR_MS + rng.integers(0, HOUR_MS, size=n)
 
 
 @dataclass(frozen=True)
@@ -68,13 +81,15 @@ def build_users(rng: np.random.Generator, n_users: int, days: int) -> Users:
     heavy = rng.random(n_users) < 0.28
     journey_rate = rng.lognormal(np.log(np.where(heavy, 0.45, 0.16)), 0.4)
 
-    day_ms = 86_400_000
+    day_ms = DAY_MS
     existing = rng.random(n_users) < 0.35
     # an existing user's first visit in the period comes within a few days; new users install
-    # on any day
-    first_visit_ms = (rng.exponential(1.5, size=n_users) * day_ms).astype(np.int64)
-    new_install_ms = rng.integers(0, max(days, 1) * day_ms, size=n_users)
-    arrival_ms = np.where(existing, first_visit_ms, new_install_ms)
+    # on any day; both at a usual local hour
+    first_visit_day = np.minimum(rng.exponential(1.5, size=n_users).astype(np.int64), days - 1)
+    install_day = rng.integers(0, max(days, 1), size=n_users)
+    arrival_day = np.where(existing, first_visit_day, install_day)
+    arrival_ms = arrival_day * day_ms + local_hour_ms(rng, n_users) - offset * HOUR_MS
+    arrival_ms = np.clip(arrival_ms, 0, days * day_ms - 1)
     # lifetime: heavy viewers stay longer; an existing user may churn early in the period
     lifetime_days = rng.exponential(np.where(heavy, 45.0, 14.0))
     churn_ms = arrival_ms + (lifetime_days * day_ms).astype(np.int64)

@@ -15,16 +15,10 @@ import numpy as np
 import polars as pl
 
 from cliffhanger.generate.catalog import Catalog
-from cliffhanger.generate.population import Users
+from cliffhanger.generate.population import HOUR_MS, Users, local_hour_ms
 
 DAY_MS = 86_400_000
-HOUR_MS = 3_600_000
 
-# local time-of-day weights: a lunch bump and an evening peak, quiet nights
-HOUR_WEIGHTS = np.array(
-    [3, 2, 1, 0.6, 0.4, 0.4, 0.8, 1.5, 2, 2.2, 2.4, 2.8, 3.6, 3.4, 2.8, 2.8, 3, 3.4, 4, 5, 6, 6.5, 6, 4.5]
-)
-HOUR_P = HOUR_WEIGHTS / HOUR_WEIGHTS.sum()
 WEEKEND_BOOST = 1.3
 
 PAYWALL_CONVERSION = np.array([0.04, 0.35, 0.60, 0.95])  # by payer type: none, ad, coins, sub
@@ -33,7 +27,7 @@ COIN_PACKS = np.array([4.99, 9.99, 19.99])
 COIN_PACK_P = np.array([0.5, 0.35, 0.15])
 SUBSCRIPTION_USD = 19.99
 
-TASTE_WEIGHT = 2.2  # how strongly taste (vs popularity) drives which series a user starts
+TASTE_WEIGHT = 3.0  # how strongly taste (vs popularity) drives which series a user starts
 
 
 @dataclass(frozen=True)
@@ -42,11 +36,6 @@ class Simulation:
 
     views: pl.DataFrame
     journeys: pl.DataFrame
-
-
-def _local_hour_ms(rng: np.random.Generator, n: int) -> np.ndarray:
-    hour = rng.choice(24, size=n, p=HOUR_P)
-    return hour * HOUR_MS + rng.integers(0, HOUR_MS, size=n)
 
 
 def _weekday_weight(day: np.ndarray, start_weekday: int) -> np.ndarray:
@@ -76,7 +65,7 @@ def _journey_starts(
         reject = rng.random(len(day)) > _weekday_weight(day, start_weekday) / WEEKEND_BOOST
         redraw = arrival + (rng.random(len(user_idx)) * span).astype(np.int64)
         day = np.where(reject, (redraw + offset_ms) // DAY_MS, day)
-    t = day * DAY_MS + _local_hour_ms(rng, len(day)) - offset_ms
+    t = day * DAY_MS + local_hour_ms(rng, len(day)) - offset_ms
     t = np.where(first, arrival, np.maximum(t, arrival))
     return user_idx, t
 
@@ -181,6 +170,7 @@ def simulate(
     # sittings: after each view the user may stop for now (heavy viewers binge longer)
     break_p = np.where(users.heavy[user_idx[jv]], 0.05, 0.10)
     breaks = (rng.random(n_rows) < break_p) & ~last_of_journey
+    breaks &= ~np.concatenate([is_rewatch_copy[1:], [False]])  # a rewatch follows at once
     sitting = np.zeros(n_rows, dtype=np.int64)
     same_journey = np.concatenate([[False], jv[1:] == jv[:-1]])
     new_sitting = ~same_journey | np.concatenate([[False], breaks[:-1]])
@@ -188,22 +178,21 @@ def simulate(
     sitting = sitting_global
     last_in_sitting = np.concatenate([sitting[1:] != sitting[:-1], [True]])
 
-    # how far each view plays
     dur = catalog.durations[catalog.episode_offset[version[jv]] + ep - 1]
+    # how far each view plays; an exit mid-episode is mostly in the first seconds (not hooked)
+    # or near the end (credits, cliffhanger reached), rarely in the middle
     u = rng.random(n_rows)
-    frac = np.ones(n_rows)
-    mid = ~last_in_sitting
-    frac = np.where(mid & (u < 0.04), rng.uniform(0.3, 0.9, n_rows), frac)  # swiped to the next
-    pause = last_in_sitting & ~last_of_journey
-    frac = np.where(pause & (u < 0.3), rng.uniform(0.05, 0.95, n_rows), frac)
-    dropped = last_of_journey & ~finished[jv] & ~stopped_at_paywall[jv]
+    which = rng.random(n_rows)
     early = np.minimum(rng.exponential(4.0, n_rows) + 0.5, dur) / dur
-    frac = np.where(
-        dropped,
-        np.where(u < 0.40, early, np.where(u < 0.75, rng.uniform(0.85, 0.99, n_rows),
-                                           rng.uniform(0.05, 0.85, n_rows))),
-        frac,
+    exit_frac = np.where(
+        which < 0.45,
+        early,
+        np.where(which < 0.8, rng.uniform(0.85, 0.99, n_rows), rng.uniform(0.05, 0.85, n_rows)),
     )
+    swiped = ~last_in_sitting & (u < 0.04)  # swiped on to the next episode
+    paused = last_in_sitting & ~last_of_journey & (u < 0.3)  # left the app mid-episode
+    dropped = last_of_journey & ~finished[jv] & ~stopped_at_paywall[jv]
+    frac = np.where(swiped | paused | dropped, exit_frac, 1.0)
     watched = np.round(frac * dur, 1)
     full = frac >= 1.0
 
@@ -254,8 +243,15 @@ def simulate(
     start_day = (journey_start + offset_ms) // DAY_MS
     cum_day = pl.Series(day_inc).cum_sum().to_numpy()
     cum_day = cum_day - np.maximum.accumulate(np.where(first_sitting, cum_day, 0))
-    proposed = (start_day + cum_day) * DAY_MS + _local_hour_ms(rng, len(s_journey)) - offset_ms
+    proposed = (start_day + cum_day) * DAY_MS + local_hour_ms(rng, len(s_journey)) - offset_ms
     proposed = np.where(first_sitting, journey_start, np.maximum(proposed, journey_start))
+    # a series' sittings keep their order even when a later one drew an earlier hour
+    proposed = (
+        pl.DataFrame({"j": s_journey, "p": proposed})
+        .select(pl.col("p").cum_max().over("j"))
+        .to_series()
+        .to_numpy()
+    )
 
     # lay each user's sittings in time order without overlap: start_i = max(proposed_i,
     # end_{i-1} + 60 s), computed for all users at once with a grouped cumulative max

@@ -1,0 +1,42 @@
+"""Shared fixtures: generated data sets are built once per session and shared read-only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cliffhanger.generate import GenerateSpec, generate
+
+# implicit and numpy: one BLAS thread, as in production (implicit warns otherwise)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def medium_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3,000 users × 14 days, clean, Parquet: big enough for behavioural statistics."""
+    out = tmp_path_factory.mktemp("gen") / "medium"
+    generate(GenerateSpec(users=3000, days=14, seed=5, out=out, fmt="parquet"))
+    return out
+
+
+@pytest.fixture(scope="session")
+def dirty_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("gen") / "dirty"
+    generate(GenerateSpec(users=300, days=6, seed=21, out=out, gzip=True, dirty=0.05))
+    return out
+
+
+@pytest.fixture(scope="session")
+def dirty_segment(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("gen") / "segment"
+    generate(GenerateSpec(users=300, days=5, seed=22, out=out, fmt="segment", dirty=0.05))
+    return out
+
+
+@pytest.fixture(scope="session")
+def dirty_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("gen") / "dirty_parquet"
+    generate(GenerateSpec(users=300, days=5, seed=23, out=out, fmt="parquet", dirty=0.05))
+    return out
