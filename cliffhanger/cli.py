@@ -24,6 +24,8 @@ from cliffhanger.config import paths
 )
 def app() -> None:
     """Engagement analytics and next-series recommendations for micro-drama apps."""
+
+
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
@@ -62,18 +64,43 @@ def ensure_dagster_home() -> Path:
 @app.command()
 @click.option("--users", type=int, default=2000, show_default=True, help="Number of users.")
 @click.option("--days", type=int, default=14, show_default=True, help="Days of activity.")
-@click.option("--seed", type=int, default=7, show_default=True,
-              help="Random seed: same arguments, same bytes.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("landing"),
-              show_default=True, help="Folder to write catalog/ and events/ into.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet", "segment"]),
-              default="jsonl", show_default=True,
-              help="Canonical JSON Lines, Parquet, or Segment Video Spec JSON Lines.")
+@click.option(
+    "--seed",
+    type=int,
+    default=7,
+    show_default=True,
+    help="Random seed: same arguments, same bytes.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=Path("landing"),
+    show_default=True,
+    help="Folder to write catalog/ and events/ into.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "parquet", "segment"]),
+    default="jsonl",
+    show_default=True,
+    help="Canonical JSON Lines, Parquet, or Segment Video Spec JSON Lines.",
+)
 @click.option("--gzip", is_flag=True, help="Gzip the JSON Lines files.")
-@click.option("--dirty", type=float, default=0.0, show_default=True,
-              help="Rate of injected delivery faults (0 to 0.5), listed in manifest.json.")
-@click.option("--series", type=int, default=None,
-              help="Series versions in the catalog (default scales with users).")
+@click.option(
+    "--dirty",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Rate of injected delivery faults (0 to 0.5), listed in manifest.json.",
+)
+@click.option(
+    "--series",
+    type=int,
+    default=None,
+    help="Series versions in the catalog (default scales with users).",
+)
 @click.option("--start", default="2026-09-07", show_default=True, help="First day, YYYY-MM-DD.")
 def generate(
     users: int,
@@ -95,8 +122,15 @@ def generate(
     except ValueError:
         raise UserError(f"--start must be a date like 2026-09-07 (got {start!r})", 2) from None
     spec = GenerateSpec(
-        users=users, days=days, seed=seed, out=out_dir, fmt=fmt, gzip=gzip, dirty=dirty,
-        series=series, start=start_date,
+        users=users,
+        days=days,
+        seed=seed,
+        out=out_dir,
+        fmt=fmt,
+        gzip=gzip,
+        dirty=dirty,
+        series=series,
+        start=start_date,
     )
     try:
         with err.status("generating…") as status:
@@ -155,7 +189,9 @@ def run() -> None:
 
 
 @app.command()
-@click.option("--fresh", is_flag=True, help="Replace the landing folder with the sample data first.")
+@click.option(
+    "--fresh", is_flag=True, help="Replace the landing folder with the sample data first."
+)
 def demo(fresh: bool) -> None:
     """From nothing: sample data into the landing folder, then the full pipeline."""
     landing = paths().landing
@@ -192,10 +228,16 @@ def dagster_ui(port: int) -> None:
 
 
 @app.command()
-@click.option("--events", type=int, default=1_000_000, show_default=True,
-              help="Approximate number of events to generate.")
-@click.option("--repeats", type=int, default=3, show_default=True,
-              help="Timed repetitions after a warm-up.")
+@click.option(
+    "--events",
+    type=int,
+    default=1_000_000,
+    show_default=True,
+    help="Approximate number of events to generate.",
+)
+@click.option(
+    "--repeats", type=int, default=3, show_default=True, help="Timed repetitions after a warm-up."
+)
 def bench(events: int, repeats: int) -> None:
     """Run the benchmarks and write benchmarks/results/latest.{json,md}."""
     from benchmarks.__main__ import run_benchmarks

@@ -16,7 +16,9 @@ def warehouse_snapshot(
     paths = store.paths()
     with store.connect() as con:
         snap = publish(
-            con, paths, info={"metric_params": metric_params().as_dict(), "run_id": context.run_id}
+            con,
+            paths,
+            info={"metric_params": metric_params().as_dict(), "run_id": context.run.run_id},
         )
     context.log.info(f"published {snap.path} as {paths.warehouse}")
     return dg.MaterializeResult(

@@ -96,9 +96,7 @@ def to_canonical(record: dict) -> dict:
     }
 
 
-def classify(
-    record: object, series: dict[str, int], episodes: set[str], now_ms: int
-) -> str | None:
+def classify(record: object, series: dict[str, int], episodes: set[str], now_ms: int) -> str | None:
     """The quarantine reason for ``record``, or None when it is loadable."""
     if not isinstance(record, dict):
         return "malformed"
@@ -115,8 +113,10 @@ def classify(
         return "bad_value:ts"
     if ts < MIN_TS_MS or ts > now_ms + 86_400_000:
         return "ts_out_of_range"
-    series_id, number, episode_id = rec.get("series_id"), rec.get("episode_number"), rec.get(
-        "episode_id"
+    series_id, number, episode_id = (
+        rec.get("series_id"),
+        rec.get("episode_number"),
+        rec.get("episode_id"),
     )
     if not _missing(episode_id):
         if episode_id not in episodes:

@@ -83,8 +83,10 @@ def test_late_events_sit_in_a_later_days_file(dirty_jsonl: Path) -> None:
         record = json.loads(line)
         assert record["event_id"] == row["event_id"]
         ts = record["ts"]
-        ts_ms = ts if isinstance(ts, int) else int(
-            dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000
+        ts_ms = (
+            ts
+            if isinstance(ts, int)
+            else int(dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp() * 1000)
         )
         event_day = dt.datetime.fromtimestamp(ts_ms / 1000, dt.UTC).date().isoformat()
         assert event_day < path.name.removeprefix("events_")[:10]

@@ -107,9 +107,7 @@ def _check_out(out: Path) -> None:
         raise GenerateError(f"--out {out} is not writable: {exc.strerror or exc}") from None
 
 
-def generate(
-    spec: GenerateSpec, progress: Callable[[str], None] | None = None
-) -> GenerateResult:
+def generate(spec: GenerateSpec, progress: Callable[[str], None] | None = None) -> GenerateResult:
     """Generate the catalog and daily event files described by ``spec`` into ``spec.out``."""
     spec.validate()
     out = Path(spec.out)
@@ -161,12 +159,19 @@ def generate(
             records, staging / "events", spec.fmt, spec.gzip, spec.start, spec.days, rngs[5]
         )
         faults = faults.join(located, on="fault_id", how="left").sort("file", "record_number")
-        manifest = _manifest(spec, catalog.series.height, catalog.episodes.height, events,
-                             records.height, faults, per_file)
+        manifest = _manifest(
+            spec,
+            catalog.series.height,
+            catalog.episodes.height,
+            events,
+            records.height,
+            faults,
+            per_file,
+        )
         if faults.height:
-            faults.select("file", "record_number", "kind", "expected", "reason", "event_id").write_csv(
-                staging / "faults.csv"
-            )
+            faults.select(
+                "file", "record_number", "kind", "expected", "reason", "event_id"
+            ).write_csv(staging / "faults.csv")
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         lap("write")
         if out.exists():
@@ -223,7 +228,9 @@ def _manifest(
                 "expected_quarantined": row["quarantined"],
                 "expected_duplicates": row["duplicates"],
                 "quarantine_reasons": dict(
-                    zip(file_reasons["reason"].to_list(), file_reasons["len"].to_list(), strict=True)
+                    zip(
+                        file_reasons["reason"].to_list(), file_reasons["len"].to_list(), strict=True
+                    )
                 ),
             }
         )
@@ -236,9 +243,7 @@ def _manifest(
             "events": events.height,
             "records": n_records,
             "faults": faults.height,
-            "events_by_type": dict(
-                sorted(events.group_by("event_type").len().iter_rows())
-            ),
+            "events_by_type": dict(sorted(events.group_by("event_type").len().iter_rows())),
         },
         "faults_file": "faults.csv" if faults.height else None,
         "faults_by_kind": dict(sorted(faults.group_by("kind").len().iter_rows())),

@@ -80,9 +80,7 @@ class Catalog:
     durations: np.ndarray  # flat float array aligned with ``episodes`` rows
 
 
-def build_catalog(
-    rng: np.random.Generator, n_versions: int, start: dt.date, days: int
-) -> Catalog:
+def build_catalog(rng: np.random.Generator, n_versions: int, start: dt.date, days: int) -> Catalog:
     """Draw a catalog of exactly ``n_versions`` series versions.
 
     Parameters
@@ -173,9 +171,7 @@ def build_catalog(
     # the same story has the same cut in every language: draw durations per story episode
     story_ep_offset = np.concatenate([[0], np.cumsum(n_episodes_story)[:-1]])
     story_durations = np.clip(
-        rng.normal(
-            np.repeat(mean_duration, n_episodes_story), 15.0, size=n_episodes_story.sum()
-        ),
+        rng.normal(np.repeat(mean_duration, n_episodes_story), 15.0, size=n_episodes_story.sum()),
         45,
         180,
     ).round(1)
@@ -204,21 +200,21 @@ def build_catalog(
     cost_known = rng.random(n_v) >= 0.04
 
     version_ids = np.array([f"S{i:05d}" for i in range(n_v)])
-    titles = (
+    titles = np.char.add(
+        np.char.add(_OWNER[rng.integers(0, len(_OWNER), n_stories)], " "),
         np.char.add(
-            np.char.add(_OWNER[rng.integers(0, len(_OWNER), n_stories)], " "),
-            np.char.add(
-                np.char.add(_ADJ[rng.integers(0, len(_ADJ), n_stories)], " "),
-                _NOUN[rng.integers(0, len(_NOUN), n_stories)],
-            ),
-        )
+            np.char.add(_ADJ[rng.integers(0, len(_ADJ), n_stories)], " "),
+            _NOUN[rng.integers(0, len(_NOUN), n_stories)],
+        ),
     )
     titles = np.char.strip(titles)
     version_title = titles[story_of_version]
     version_title = np.where(
         is_original,
         version_title,
-        np.char.add(np.char.add(version_title, " ["), np.char.add(LANGUAGES[version_language], "]")),
+        np.char.add(
+            np.char.add(version_title, " ["), np.char.add(LANGUAGES[version_language], "]")
+        ),
     )
     genre_lists = ["|".join(GENRES[row]) for row in genre_hot]  # per story, small loop
     release_dates = [start + dt.timedelta(days=int(d)) for d in release_day]

@@ -45,9 +45,11 @@ def random_uuids(rng: np.random.Generator, n: int) -> pl.Series:
     raw = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
     raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
     raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    hexed = pl.Series(np.frombuffer(binascii.hexlify(raw.tobytes()), dtype="S32")).cast(
-        pl.Binary
-    ).cast(pl.Utf8)
+    hexed = (
+        pl.Series(np.frombuffer(binascii.hexlify(raw.tobytes()), dtype="S32"))
+        .cast(pl.Binary)
+        .cast(pl.Utf8)
+    )
     s = pl.DataFrame({"h": hexed}).select(
         pl.concat_str(
             [
@@ -69,9 +71,7 @@ def _frame(event_type: str, **cols: object) -> pl.DataFrame:
     data.update(cols)  # type: ignore[arg-type]
     df = pl.DataFrame(data)
     missing = [pl.lit(None).alias(c) for c in _COLUMNS if c not in df.columns]
-    return df.with_columns(missing).select(
-        [pl.col(c).cast(t) for c, t in _COLUMNS.items()]
-    )
+    return df.with_columns(missing).select([pl.col(c).cast(t) for c, t in _COLUMNS.items()])
 
 
 def build_events(
@@ -176,11 +176,7 @@ def build_events(
     frames.append(_frame("paywall_view", **at(stop, end_ms + 1500, episode_number=ep + 1)))
 
     # likes, shares and follows; likes depend on how well the series fits the user
-    aff = (
-        sim.journeys["affinity_z"].to_numpy()[v["journey"].to_numpy()]
-        if n
-        else np.zeros(0)
-    )
+    aff = sim.journeys["affinity_z"].to_numpy()[v["journey"].to_numpy()] if n else np.zeros(0)
     p_like = 0.02 + 0.05 / (1.0 + np.exp(-aff))
     like = rng.random(n) < p_like
     inside = start + (rng.random(n) * watched * 1000).astype(np.int64)
@@ -195,13 +191,16 @@ def build_events(
     frames.append(_frame("follow", **at(follow, end_ms + 500)))
 
     events = pl.concat(frames).filter(pl.col("ts_ms") < days * 86_400_000)
-    events = events.sort(["ts_ms", "user", "event_type", "episode_number", "position_s"],
-                         nulls_last=True)
+    events = events.sort(
+        ["ts_ms", "user", "event_type", "episode_number", "position_s"], nulls_last=True
+    )
     series_ids = catalog.series["series_id"].to_numpy()
     version_col = events["version"].to_numpy()
     # the client's own session id: one per (user, app session); derived from a random table
-    sess = events.select("user", "app_session").unique(maintain_order=False).sort(
-        ["user", "app_session"]
+    sess = (
+        events.select("user", "app_session")
+        .unique(maintain_order=False)
+        .sort(["user", "app_session"])
     )
     session_ids = random_uuids(rng, sess.height)
     sess = sess.with_columns(session_id=session_ids)

@@ -113,9 +113,7 @@ def inject_faults(
             np.where(
                 (etype == "purchase") & (u < 0.3),
                 "amount_usd",
-                np.array(["event_id", "user_id", "ts", "event_type"])[
-                    (u * 1000).astype(int) % 4
-                ],
+                np.array(["event_id", "user_id", "ts", "event_type"])[(u * 1000).astype(int) % 4],
             ),
         ),
     )
@@ -136,7 +134,9 @@ def inject_faults(
     if fmt == "parquet":
         # a typed timestamp column cannot hold a bad string: make it a missing field instead
         kind = np.where((kind == "bad_value") & (bad_choice == "ts"), "missing_field", kind)
-    reason = np.where(kind == "missing_field", np.char.add("missing_field:", missing_choice), reason)
+    reason = np.where(
+        kind == "missing_field", np.char.add("missing_field:", missing_choice), reason
+    )
     reason = np.where(kind == "bad_value", np.char.add("bad_value:", bad_choice), reason)
     expected = np.where(kind == "missing_field", "quarantined", expected)
     expected = np.where(kind == "bad_value", "quarantined", expected)
@@ -164,7 +164,11 @@ def inject_faults(
         fault_id=pl.when(pl.col("fault_id") >= 0).then(pl.col("fault_id"))
     )
     f = faults.select(
-        "fault_id", fault_kind="kind", missing="missing", bad="bad", day_shift="day_shift",
+        "fault_id",
+        fault_kind="kind",
+        missing="missing",
+        bad="bad",
+        day_shift="day_shift",
         far_future="far_future",
     )
     rec = rec.join(f, on="fault_id", how="left", maintain_order="left")
@@ -187,12 +191,16 @@ def inject_faults(
             .otherwise(pl.lit(LONG_AGO_MS) + pl.col("ts_ms") % 86_400_000)
         )
         .otherwise(pl.col("ts_ms")),
-        ts_override=pl.when(bad == "ts").then(pl.lit("not-a-time")).otherwise(pl.col("ts_override")),
+        ts_override=pl.when(bad == "ts")
+        .then(pl.lit("not-a-time"))
+        .otherwise(pl.col("ts_override")),
         event_type=pl.when(miss == "event_type")
         .then(None)
         .when(kindc == "unknown_event_type")
         .then(
-            pl.when(segment).then(pl.lit("Video Content Rewound")).otherwise(pl.lit("episode_rewind"))
+            pl.when(segment)
+            .then(pl.lit("Video Content Rewound"))
+            .otherwise(pl.lit("episode_rewind"))
         )
         .otherwise(pl.col("event_type")),
         position_s=pl.when(miss == "position_s")
@@ -229,8 +237,9 @@ def inject_faults(
         .with_columns(
             file_day=pl.when(pl.col("same_file") | (pl.col("file_day") >= last_day))
             .then(pl.col("file_day"))
-            .otherwise(pl.min_horizontal(pl.col("file_day") + pl.col("day_shift_right"),
-                                         pl.lit(last_day))),
+            .otherwise(
+                pl.min_horizontal(pl.col("file_day") + pl.col("day_shift_right"), pl.lit(last_day))
+            ),
             order=pl.col("order") + pl.col("line_shift").cast(pl.Float64) + 0.5,
         )
         .select(rec.columns)

@@ -28,7 +28,32 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 # local time-of-day weights: a lunch bump and an evening peak, quiet nights
 HOUR_WEIGHTS = np.array(
-    [3, 2, 1, 0.6, 0.4, 0.4, 0.8, 1.5, 2, 2.2, 2.4, 2.8, 3.6, 3.4, 2.8, 2.8, 3, 3.4, 4, 5, 6, 6.5, 6, 4.5]
+    [
+        3,
+        2,
+        1,
+        0.6,
+        0.4,
+        0.4,
+        0.8,
+        1.5,
+        2,
+        2.2,
+        2.4,
+        2.8,
+        3.6,
+        3.4,
+        2.8,
+        2.8,
+        3,
+        3.4,
+        4,
+        5,
+        6,
+        6.5,
+        6,
+        4.5,
+    ]
 )
 HOUR_P = HOUR_WEIGHTS / HOUR_WEIGHTS.sum()
 

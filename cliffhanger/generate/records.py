@@ -28,9 +28,7 @@ SEGMENT_PLAYBACK_EVENTS = {
 LOCALES = {"en": "en-US", "es": "es-MX", "pt": "pt-BR", "ko": "ko-KR", "ja": "ja-JP", "fr": "fr-FR"}
 
 
-def logical_records(
-    events: pl.DataFrame, users: Users, catalog: Catalog, fmt: str
-) -> pl.DataFrame:
+def logical_records(events: pl.DataFrame, users: Users, catalog: Catalog, fmt: str) -> pl.DataFrame:
     """Logical records for ``fmt`` in ``{"jsonl", "parquet", "segment"}``.
 
     Canonical: iOS sends ISO-8601 with the device's offset, Android epoch milliseconds, the
@@ -71,12 +69,16 @@ def logical_records(
         starts = rec.filter(pl.col("event_type") == "Video Content Started").with_columns(
             first=pl.col("ts_ms") == pl.col("ts_ms").min().over("user", "session_id")
         )
-        playback = starts.filter("first").with_columns(
-            event_type=pl.lit("Video Playback Started"),
-            ts_ms=pl.col("ts_ms") - 1,
-            # the added record needs its own id: the same sequence number with a "p" mark
-            event_id=pl.col("event_id").str.replace(r"-(\d+)$", "-p$1"),
-        ).drop("first")
+        playback = (
+            starts.filter("first")
+            .with_columns(
+                event_type=pl.lit("Video Playback Started"),
+                ts_ms=pl.col("ts_ms") - 1,
+                # the added record needs its own id: the same sequence number with a "p" mark
+                event_id=pl.col("event_id").str.replace(r"-(\d+)$", "-p$1"),
+            )
+            .drop("first")
+        )
         rec = pl.concat([rec, playback]).sort(["ts_ms", "event_id"])
     else:
         rec = rec.with_columns(

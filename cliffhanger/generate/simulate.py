@@ -120,7 +120,9 @@ def simulate(
     payer = users.payer[user_idx]
     heavy = users.heavy[user_idx]
     affinity = np.einsum(
-        "ij,ij->i", users.taste[user_idx], catalog.story_embedding[catalog.story_of_version[version]]
+        "ij,ij->i",
+        users.taste[user_idx],
+        catalog.story_embedding[catalog.story_of_version[version]],
     )
     aff_z = (affinity - affinity.mean()) / (affinity.std() + 1e-9)
 
@@ -298,8 +300,10 @@ def simulate(
         views.join(
             timeline.select("sitting", "sitting_start", "app_open", "app_session"), on="sitting"
         )
-        .join(journeys.select("journey", "user", "version", "stopped_at_paywall", "reach"),
-              on="journey")
+        .join(
+            journeys.select("journey", "user", "version", "stopped_at_paywall", "reach"),
+            on="journey",
+        )
         .with_columns(
             view_start_ms=pl.col("sitting_start")
             + pl.col("lead_ms").first().over("sitting")

@@ -102,9 +102,11 @@ def _segment_line() -> pl.Expr:
         separator=",",
         ignore_nulls=True,
     )
-    user = pl.when(pl.col("anonymous")).then(
-        _field("anonymousId", pl.col("user_id"))
-    ).otherwise(_field("userId", pl.col("user_id")))
+    user = (
+        pl.when(pl.col("anonymous"))
+        .then(_field("anonymousId", pl.col("user_id")))
+        .otherwise(_field("userId", pl.col("user_id")))
+    )
     context = (
         pl.lit('"context":{"app":{"version":')
         + _q(pl.col("app_version"))
@@ -233,16 +235,21 @@ def write_event_files(
                 part.write_csv(buf, include_header=False, quote_style="never")
             data = buf.getvalue()
             if gzip_json:
-                with open(path, "wb") as raw, gzip.GzipFile(
-                    filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=5
-                ) as gz:
+                with (
+                    open(path, "wb") as raw,
+                    gzip.GzipFile(
+                        filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=5
+                    ) as gz,
+                ):
                     gz.write(data)
             else:
                 path.write_bytes(data)
         paths.append(path)
-    file_name = pl.lit("events/events_") + (
-        pl.lit(start) + pl.duration(days=pl.col("file_day"))
-    ).dt.strftime("%Y-%m-%d") + pl.lit(suffix)
+    file_name = (
+        pl.lit("events/events_")
+        + (pl.lit(start) + pl.duration(days=pl.col("file_day"))).dt.strftime("%Y-%m-%d")
+        + pl.lit(suffix)
+    )
     located = rec.filter(pl.col("fault_id").is_not_null()).select(
         "fault_id", file_name.alias("file"), pl.col("record_number").cast(pl.Int64)
     )

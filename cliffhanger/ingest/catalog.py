@@ -81,21 +81,26 @@ def catalog_files(folder: Path) -> tuple[Path, Path]:
         if not matches:
             raise CatalogError(folder, [f"no {stem}.csv or {stem}.parquet in {folder}"])
         if len(matches) > 1:
-            raise CatalogError(folder, [f"both {stem}.csv and {stem}.parquet in {folder}: keep one"])
+            raise CatalogError(
+                folder, [f"both {stem}.csv and {stem}.parquet in {folder}: keep one"]
+            )
         found[stem] = matches[0]
     return found["series"], found["episodes"]
 
 
 def is_catalog_folder(path: Path) -> bool:
-    return path.is_dir() and any(
-        (path / f"series{ext}").is_file() for ext in (".csv", ".parquet")
-    )
+    return path.is_dir() and any((path / f"series{ext}").is_file() for ext in (".csv", ".parquet"))
 
 
-def _stage(con: duckdb.DuckDBPyConnection, name: str, path: Path, columns: tuple[str, ...]) -> list[str]:
+def _stage(
+    con: duckdb.DuckDBPyConnection, name: str, path: Path, columns: tuple[str, ...]
+) -> list[str]:
     reader = "read_parquet(?)" if path.suffix == ".parquet" else "read_csv(?, all_varchar = true)"
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {reader}", [str(path)])
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {reader}",  # noqa: S608 (constants; path bound)
+            [str(path)],
+        )
     except duckdb.Error as exc:
         first_line = str(exc).strip().splitlines()[0]
         return [f"{path.name} cannot be read: {first_line}"]
@@ -108,49 +113,87 @@ def _problems(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Every contract violation of the staged catalog, as readable sentences."""
     checks = [
         ("series", "series_id IS NULL OR series_id = ''", "series with an empty series_id"),
-        ("series", "language IS NULL OR NOT regexp_full_match(language, ?)",
-         "series with a language that is not a BCP-47 code"),
-        ("series", "n_episodes IS NULL OR n_episodes < 1", "series with n_episodes not an integer >= 1"),
-        ("series", "free_episodes IS NULL OR free_episodes < 0 OR free_episodes > n_episodes",
-         "series with free_episodes not in 0..n_episodes"),
-        ("series", "release_date IS NULL AND raw_release_date IS NOT NULL AND raw_release_date <> ''",
-         "series with a release_date that is not a date"),
-        ("series", "production_type IS NULL OR production_type NOT IN ('ai', 'live_action', 'hybrid')",
-         "series with production_type not one of ai, live_action, hybrid"),
-        ("series", "(production_cost_usd IS NULL AND coalesce(raw_production_cost_usd, '') <> '') "
-                   "OR production_cost_usd < 0",
-         "series with production_cost_usd not a number >= 0"),
+        (
+            "series",
+            "language IS NULL OR NOT regexp_full_match(language, ?)",
+            "series with a language that is not a BCP-47 code",
+        ),
+        (
+            "series",
+            "n_episodes IS NULL OR n_episodes < 1",
+            "series with n_episodes not an integer >= 1",
+        ),
+        (
+            "series",
+            "free_episodes IS NULL OR free_episodes < 0 OR free_episodes > n_episodes",
+            "series with free_episodes not in 0..n_episodes",
+        ),
+        (
+            "series",
+            "release_date IS NULL AND raw_release_date IS NOT NULL AND raw_release_date <> ''",
+            "series with a release_date that is not a date",
+        ),
+        (
+            "series",
+            "production_type IS NULL OR production_type NOT IN ('ai', 'live_action', 'hybrid')",
+            "series with production_type not one of ai, live_action, hybrid",
+        ),
+        (
+            "series",
+            "(production_cost_usd IS NULL AND coalesce(raw_production_cost_usd, '') <> '') "
+            "OR production_cost_usd < 0",
+            "series with production_cost_usd not a number >= 0",
+        ),
         ("episodes", "episode_id IS NULL OR episode_id = ''", "episodes with an empty episode_id"),
-        ("episodes", "episode_number IS NULL OR episode_number < 1", "episodes with episode_number not an integer >= 1"),
-        ("episodes", "duration_s IS NULL OR duration_s <= 0 OR isnan(duration_s)", "episodes with duration_s not > 0"),
+        (
+            "episodes",
+            "episode_number IS NULL OR episode_number < 1",
+            "episodes with episode_number not an integer >= 1",
+        ),
+        (
+            "episodes",
+            "duration_s IS NULL OR duration_s <= 0 OR isnan(duration_s)",
+            "episodes with duration_s not > 0",
+        ),
     ]
     problems: list[str] = []
     for table, condition, message in checks:
         params = [LANGUAGE_PATTERN] if "?" in condition else []
-        rows = con.execute(
-            f"SELECT count(*), list(coalesce({'series_id' if table == 'series' else 'episode_id'}, "
-            f"'(row ' || rowid || ')'))[1:3] FROM typed_{table} WHERE {condition}",
-            params,
-        ).fetchone()
+        key = "series_id" if table == "series" else "episode_id"
+        query = (
+            f"SELECT count(*), list(coalesce({key}, '(row ' || rowid || ')'))[1:3] "  # noqa: S608
+            f"FROM typed_{table} WHERE {condition}"  # constants only; values are bound
+        )
+        rows = con.execute(query, params).fetchone()
         if rows[0]:
             problems.append(f"{rows[0]} {message} (e.g. {', '.join(map(str, rows[1]))})")
     relational = [
-        ("SELECT series_id FROM typed_series GROUP BY 1 HAVING count(*) > 1",
-         "duplicate series_id"),
-        ("SELECT episode_id FROM typed_episodes GROUP BY 1 HAVING count(*) > 1",
-         "duplicate episode_id"),
-        ("SELECT DISTINCT e.series_id FROM typed_episodes e WHERE e.series_id NOT IN "
-         "(SELECT series_id FROM typed_series UNION ALL SELECT series_id FROM raw.series)",
-         "episodes of a series missing from the catalog"),
-        ("SELECT s.series_id FROM typed_series s WHERE s.original_series_id IS NOT NULL AND "
-         "s.original_series_id NOT IN (SELECT series_id FROM typed_series UNION ALL "
-         "SELECT series_id FROM raw.series)",
-         "original_series_id that is not a series of the catalog"),
-        ("SELECT s.series_id FROM typed_series s LEFT JOIN typed_episodes e USING (series_id) "
-         "GROUP BY s.series_id, s.n_episodes HAVING count(DISTINCT e.episode_number) <> "
-         "any_value(s.n_episodes) OR coalesce(max(e.episode_number), 0) <> any_value(s.n_episodes) "
-         "OR count(e.episode_number) <> count(DISTINCT e.episode_number)",
-         "series whose episodes are not numbered 1..n_episodes without gaps or repeats"),
+        (
+            "SELECT series_id FROM typed_series GROUP BY 1 HAVING count(*) > 1",
+            "duplicate series_id",
+        ),
+        (
+            "SELECT episode_id FROM typed_episodes GROUP BY 1 HAVING count(*) > 1",
+            "duplicate episode_id",
+        ),
+        (
+            "SELECT DISTINCT e.series_id FROM typed_episodes e WHERE e.series_id NOT IN "
+            "(SELECT series_id FROM typed_series UNION ALL SELECT series_id FROM raw.series)",
+            "episodes of a series missing from the catalog",
+        ),
+        (
+            "SELECT s.series_id FROM typed_series s WHERE s.original_series_id IS NOT NULL AND "
+            "s.original_series_id NOT IN (SELECT series_id FROM typed_series UNION ALL "
+            "SELECT series_id FROM raw.series)",
+            "original_series_id that is not a series of the catalog",
+        ),
+        (
+            "SELECT s.series_id FROM typed_series s LEFT JOIN typed_episodes e USING (series_id) "
+            "GROUP BY s.series_id, s.n_episodes HAVING count(DISTINCT e.episode_number) <> "
+            "any_value(s.n_episodes) OR coalesce(max(e.episode_number), 0) <> any_value(s.n_episodes) "
+            "OR count(e.episode_number) <> count(DISTINCT e.episode_number)",
+            "series whose episodes are not numbered 1..n_episodes without gaps or repeats",
+        ),
     ]
     for query, message in relational:
         ids = [r[0] for r in con.execute(query).fetchall()]
@@ -188,7 +231,10 @@ def load_catalog(con: duckdb.DuckDBPyConnection, folder: Path) -> CatalogLoad:
         else "list_filter(list_transform(string_split(coalesce(genres::VARCHAR, ''), '|'), "
         "lambda g: lower(trim(g))), lambda g: g <> '')"
     )
-    con.execute(f"CREATE OR REPLACE TEMP VIEW stage_series_g AS SELECT *, {genres_expr} AS genres_list FROM stage_series")
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW stage_series_g AS "  # noqa: S608 (a constant expression)
+        f"SELECT *, {genres_expr} AS genres_list FROM stage_series"
+    )
     con.execute(_SQL)
     problems = _problems(con)
     if problems:

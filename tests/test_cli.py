@@ -1,0 +1,108 @@
+"""The command line: same arguments give the same bytes; mistakes give one clear line."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "cliffhanger.cli"]
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None):
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet", "segment"])
+def test_same_arguments_give_identical_files(tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / "data"
+    args = ["generate", "--users", "150", "--days", "3", "--seed", "3", "--format", fmt,
+            "--dirty", "0.02", "--out", str(out)]  # fmt: skip
+    assert run_cli(*args).returncode == 0
+    first = digest(out)
+    assert run_cli(*args).returncode == 0
+    assert digest(out) == first
+    assert len([k for k in first if k.startswith("events/")]) == 3
+    assert run_cli(*args[:-1], str(tmp_path / "other"), "--seed", "4").returncode == 0
+    assert (
+        digest(tmp_path / "other")[
+            "events/events_2026-09-07." + ("parquet" if fmt == "parquet" else "jsonl")
+        ]
+        != first["events/events_2026-09-07." + ("parquet" if fmt == "parquet" else "jsonl")]
+    )
+
+
+def test_gzip_holds_the_same_lines(tmp_path: Path) -> None:
+    common = ["generate", "--users", "100", "--days", "2", "--seed", "9"]
+    assert run_cli(*common, "--out", str(tmp_path / "plain")).returncode == 0
+    assert run_cli(*common, "--gzip", "--out", str(tmp_path / "gz")).returncode == 0
+    for plain in sorted((tmp_path / "plain" / "events").iterdir()):
+        packed = tmp_path / "gz" / "events" / (plain.name + ".gz")
+        assert gzip.decompress(packed.read_bytes()) == plain.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--users", "0"], "--users must be at least 1"),
+        (["--days", "0"], "--days must be between 1 and 3660"),
+        (["--dirty", "0.9"], "--dirty must be a rate between 0 and 0.5"),
+        (["--users", "many"], "'many' is not a valid integer"),
+        (["--format", "xml"], "'xml' is not one of"),
+        (["--start", "yesterday"], "--start must be a date"),
+        (["--bogus"], "No such option"),
+    ],
+)
+def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path, args: list, needle: str) -> None:
+    result = run_cli("generate", *args, "--out", str(tmp_path / "x"))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_unwritable_out_is_refused(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = run_cli("generate", "--users", "5", "--days", "1", "--out", str(blocker / "sub"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "not writable" in result.stderr
+    result = run_cli("generate", "--users", "5", "--days", "1", "--out", str(blocker))
+    assert result.returncode == 2 and "is not a folder" in result.stderr
+    assert blocker.read_text() == "not a folder"
+
+
+def test_a_foreign_folder_is_never_overwritten(tmp_path: Path) -> None:
+    precious = tmp_path / "mine" / "notes.txt"
+    precious.parent.mkdir()
+    precious.write_text("keep me")
+    result = run_cli("generate", "--users", "5", "--days", "1", "--out", str(precious.parent))
+    assert result.returncode == 2 and "not empty" in result.stderr
+    assert precious.read_text() == "keep me"
+
+
+def test_run_without_data_says_what_to_do(tmp_path: Path) -> None:
+    result = run_cli("run", cwd=tmp_path, env={"CLIFFHANGER_HOME": str(tmp_path)})
+    assert result.returncode == 1
+    assert "cliffhanger generate" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,158 @@
+"""Real Dagster materializations against a temporary warehouse; snapshots readers can trust."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from cliffhanger.config import Paths
+from cliffhanger.generate import GenerateSpec, generate
+from cliffhanger.ingest.catalog import CatalogError, load_catalog
+from cliffhanger.warehouse import connect_published, published_version, working_database
+from pipelines.definitions import ALL_ASSETS, defs
+from pipelines.resources import CliffhangerStore
+
+
+@pytest.fixture()
+def home(tmp_path: Path) -> Path:
+    generate(GenerateSpec(users=60, days=2, seed=4, out=tmp_path / "landing"))
+    return tmp_path
+
+
+def store_for(home: Path) -> CliffhangerStore:
+    return CliffhangerStore(home=str(home))
+
+
+def materialize_all(home: Path) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        ALL_ASSETS, resources={"store": store_for(home)}, instance=dg.DagsterInstance.ephemeral()
+    )
+
+
+def test_catalog_is_published_read_only_with_docs(home: Path) -> None:
+    result = materialize_all(home)
+    assert result.success
+    with open(home / "landing" / "catalog" / "series.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    paths = store_for(home).paths()
+    con = connect_published(paths)
+    got = dict(con.execute("SELECT series_id, paywall_episode FROM analytics.series").fetchall())
+    assert got == {
+        r["series_id"]: (int(r["free_episodes"]) + 1
+                         if int(r["free_episodes"]) < int(r["n_episodes"]) else None)
+        for r in rows
+    }  # fmt: skip
+    dubs = {r["series_id"]: r["original_series_id"] for r in rows if r["original_series_id"]}
+    assert (
+        dict(
+            con.execute(
+                "SELECT series_id, story_id FROM analytics.series WHERE is_dubbed"
+            ).fetchall()
+        )
+        == dubs
+    )
+    with pytest.raises(duckdb.Error):
+        con.execute("CREATE TABLE analytics.x AS SELECT 1")  # read-only
+    comments = dict(
+        con.execute(
+            "SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'analytics'"
+        ).fetchall()
+    )
+    assert set(comments) == {"series", "episodes", "snapshot_info"}
+    assert all(comments.values())
+    col_comment = con.execute(
+        "SELECT comment FROM duckdb_columns() WHERE table_name = 'series' "
+        "AND column_name = 'paywall_episode'"
+    ).fetchone()[0]
+    assert "free_episodes + 1" in col_comment
+    mats = {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert mats["catalog"]["series"].value == len(rows)
+    assert mats["warehouse_snapshot"]["snapshot_version"].value == published_version(paths)
+
+
+def test_open_readers_keep_their_snapshot_and_old_ones_are_pruned(home: Path) -> None:
+    assert materialize_all(home).success
+    paths = store_for(home).paths()
+    first = connect_published(paths)
+    first_version = first.execute("SELECT snapshot_version FROM analytics.snapshot_info").fetchone()
+    for _ in range(4):
+        assert materialize_all(home).success
+    # the reader that opened the first snapshot still reads it, though it was pruned
+    assert first.execute("SELECT snapshot_version FROM analytics.snapshot_info").fetchone() == (
+        first_version
+    )
+    assert first.execute("SELECT count(*) FROM analytics.series").fetchone()[0] > 0
+    assert len(list(paths.snapshots_dir.glob("*.duckdb"))) == 3
+    latest = connect_published(paths)
+    assert latest.execute("SELECT snapshot_version FROM analytics.snapshot_info").fetchone()[
+        0
+    ] == published_version(paths)
+    assert published_version(paths) != first_version[0]
+
+
+def test_a_bad_catalog_is_refused_and_changes_nothing(home: Path, tmp_path: Path) -> None:
+    paths = Paths(home=home, warehouse=home / "warehouse" / "cliffhanger.duckdb",
+                  landing=home / "landing", dagster_home=home / "dagster")  # fmt: skip
+    with working_database(paths) as con:
+        load_catalog(con, home / "landing" / "catalog")
+        before = con.execute("SELECT * FROM raw.series ORDER BY series_id").fetchall()
+    bad = tmp_path / "bad_catalog"
+    bad.mkdir()
+    series = (home / "landing" / "catalog" / "series.csv").read_text().splitlines()
+    header = series[0].split(",")
+    broken = series[1].split(",")
+    broken[header.index("production_type")] = "puppetry"
+    broken[header.index("n_episodes")] = "-3"
+    (bad / "series.csv").write_text("\n".join([series[0], ",".join(broken)]) + "\n")
+    (bad / "episodes.csv").write_text("episode_id,series_id,episode_number,duration_s\n")
+    with working_database(paths) as con, pytest.raises(CatalogError) as info:
+        load_catalog(con, bad)
+    message = str(info.value)
+    assert "production_type not one of ai, live_action, hybrid" in message
+    assert "n_episodes not an integer >= 1" in message
+    with working_database(paths) as con:
+        assert con.execute("SELECT * FROM raw.series ORDER BY series_id").fetchall() == before
+
+
+def test_missing_catalog_files_are_named(tmp_path: Path) -> None:
+    paths = Paths(home=tmp_path, warehouse=tmp_path / "w" / "c.duckdb", landing=tmp_path,
+                  dagster_home=tmp_path / "d")  # fmt: skip
+    (tmp_path / "cat").mkdir()
+    with working_database(paths) as con, pytest.raises(CatalogError, match="no series.csv"):
+        load_catalog(con, tmp_path / "cat")
+
+
+def test_definitions_validate_and_list_the_assets() -> None:
+    env = {**os.environ, "DAGSTER_HOME": ""}
+    env.pop("DAGSTER_HOME")
+    result = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-m", "pipelines.definitions"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"catalog", "warehouse_snapshot"}
+
+
+def test_cli_run_publishes(home: Path) -> None:
+    env = {**os.environ, "CLIFFHANGER_HOME": str(home)}
+    env.pop("DAGSTER_HOME", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "cliffhanger.cli", "run"], capture_output=True, text=True,
+        cwd=home, env=env, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "materialized catalog" in result.stdout
+    assert (home / "dagster_home" / "dagster.yaml").read_text().count("enabled: false") == 1
+    con = duckdb.connect(str(home / "warehouse" / "cliffhanger.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM analytics.episodes").fetchone()[0] > 0
