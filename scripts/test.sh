@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Set up a fresh virtual environment and run lint and the whole test suite.
+# Extra arguments go to pytest, e.g. `scripts/test.sh -k generate`.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+venv="$root/.venv-test"
+# a fresh environment every time, so a dependency missing from pyproject.toml fails here
+bash scripts/bootstrap.sh "$venv" --fresh
+export OPENBLAS_NUM_THREADS=1
+echo "==> ruff" >&2
+"$venv/bin/ruff" check .
+"$venv/bin/ruff" format --check .
+echo "==> pytest" >&2
+"$venv/bin/python" -m pytest "$@"
