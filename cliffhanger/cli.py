@@ -240,7 +240,7 @@ def dagster_ui(port: int) -> None:
 )
 def bench(events: int, repeats: int) -> None:
     """Run the benchmarks and write benchmarks/results/latest.{json,md}."""
-    from benchmarks.__main__ import run_benchmarks
+    from benchmarks.runner import run_benchmarks
 
     run_benchmarks(events=events, repeats=repeats)
 

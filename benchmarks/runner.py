@@ -1,0 +1,228 @@
+"""Benchmark runner: time each stage against a baseline measured in the same run.
+
+Every timed repetition runs in a fresh child process (spawned, so it shares no warm caches
+with the parent) which reports its wall time and its own peak RSS. Each stage runs once as a
+warm-up and ``--repeats`` times after; the report gives the median. See BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import platform
+import resource
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+WORK = Path(__file__).resolve().parent / "data"
+DAYS = 14
+
+
+@dataclass(frozen=True)
+class Timing:
+    seconds: float
+    peak_rss_mb: float
+    detail: dict
+
+
+def _child(fn: Callable[..., dict], args: tuple, queue: mp.Queue) -> None:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    start = time.perf_counter()
+    detail = fn(*args) or {}
+    seconds = time.perf_counter() - start
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    queue.put(Timing(seconds, rss_mb, detail))
+
+
+def timed(fn: Callable[..., dict], *args: object) -> Timing:
+    """Run ``fn(*args)`` in a spawned child; its wall time and its own peak RSS."""
+    ctx = mp.get_context("spawn")
+    queue: mp.Queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(fn, args, queue))
+    proc.start()
+    while True:
+        try:
+            result = queue.get(timeout=1.0)
+            break
+        except Exception:  # queue.Empty: keep waiting while the child lives
+            if not proc.is_alive():
+                raise RuntimeError(
+                    f"benchmark child {fn.__name__} died with exit code {proc.exitcode}"
+                ) from None
+    proc.join()
+    return result
+
+
+def repeat(fn: Callable[..., dict], args: tuple, repeats: int, label: str) -> list[Timing]:
+    print(f"  {label}: warm-up", file=sys.stderr, flush=True)
+    timed(fn, *args)
+    runs = []
+    for i in range(repeats):
+        t = timed(fn, *args)
+        print(f"  {label}: run {i + 1}/{repeats} {t.seconds:.2f} s", file=sys.stderr, flush=True)
+        runs.append(t)
+    return runs
+
+
+# ---- stage bodies (module level so spawned children can import them) -------------------------
+
+
+def generate_stage(users: int, out: str, fmt: str, gzip: bool) -> dict:
+    from cliffhanger.generate import GenerateSpec, generate
+
+    result = generate(
+        GenerateSpec(users=users, days=DAYS, seed=1, out=Path(out), fmt=fmt, gzip=gzip)
+    )
+    return {"events": result.n_events, "stage_seconds": result.seconds}
+
+
+def calibrate_users(target_events: int) -> int:
+    """Users that give about ``target_events`` over ``DAYS`` days, from a small pilot run."""
+    from cliffhanger.generate import GenerateSpec, generate
+
+    pilot_users = 4000
+    pilot = WORK / "pilot"
+    result = generate(GenerateSpec(users=pilot_users, days=DAYS, seed=1, out=pilot, fmt="parquet"))
+    shutil.rmtree(pilot, ignore_errors=True)
+    return max(1, round(target_events * pilot_users / result.n_events))
+
+
+# ---- the report --------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    import duckdb
+    import numpy
+    import polars
+    import pyarrow
+
+    versions = {
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "polars": polars.__version__,
+        "numpy": numpy.__version__,
+        "pyarrow": pyarrow.__version__,
+    }
+    try:
+        import implicit
+
+        versions["implicit"] = implicit.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3
+    return {"cores": os.cpu_count(), "memory_gb": round(memory_gb, 1), "versions": versions}
+
+
+def row(
+    stage: str,
+    events: int,
+    runs: list[Timing],
+    baseline: str | None = None,
+    baseline_runs: list[Timing] | None = None,
+    target: str = "",
+    **extra: object,
+) -> dict:
+    seconds = statistics.median(t.seconds for t in runs)
+    base_seconds = statistics.median(t.seconds for t in baseline_runs) if baseline_runs else None
+    return {
+        "stage": stage,
+        "events": events,
+        "seconds": round(seconds, 3),
+        "runs_seconds": [round(t.seconds, 3) for t in runs],
+        "baseline": baseline,
+        "baseline_seconds": round(base_seconds, 3) if base_seconds else None,
+        "ratio": round(seconds / base_seconds, 3) if base_seconds else None,
+        "throughput_per_s": round(events / seconds) if seconds else None,
+        "peak_rss_mb": round(max(t.peak_rss_mb for t in runs)),
+        "target": target,
+        **machine(),
+        **extra,
+    }
+
+
+def write_report(rows: list[dict], out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "latest.json").write_text(json.dumps(rows, indent=2) + "\n")
+    m = machine()
+    lines = [
+        f"Benchmarks of {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {m['cores']} cores, "
+        f"{m['memory_gb']} GB; medians of the timed runs after a warm-up, each in a fresh "
+        "process.",
+        "",
+        "| stage | events | seconds | baseline (same run) | baseline s | ratio | events/s "
+        "| peak RSS MB | target |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        base = "" if r["baseline_seconds"] is None else f"{r['baseline_seconds']:.2f}"
+        ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}×"
+        lines.append(
+            f"| {r['stage']} | {r['events']:,} | {r['seconds']:.2f} | {r['baseline'] or '—'} | "
+            f"{base} | {ratio} | {r['throughput_per_s']:,} | {r['peak_rss_mb']:,} | "
+            f"{r['target']} |"
+        )
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    lines += ["", f"Versions: {versions}."]
+    (out_dir / "latest.md").write_text("\n".join(lines) + "\n")
+
+
+def run_benchmarks(
+    events: int = 1_000_000,
+    repeats: int = 3,
+    stages: tuple[str, ...] = ("generate_parquet", "generate_jsonl_gz"),
+    out_dir: Path = RESULTS,
+) -> list[dict]:
+    """Run the selected stages at about ``events`` events; write latest.json and latest.md."""
+    WORK.mkdir(parents=True, exist_ok=True)
+    print(f"calibrating users for about {events:,} events over {DAYS} days…", file=sys.stderr)
+    users = calibrate_users(events)
+    print(f"  {users:,} users", file=sys.stderr)
+    rows: list[dict] = []
+    if "generate_parquet" in stages:
+        runs = repeat(
+            generate_stage, (users, str(WORK / "gen_parquet"), "parquet", False), repeats,
+            "generate_parquet",
+        )  # fmt: skip
+        rows.append(
+            row("generate_parquet", runs[0].detail["events"], runs, target="10 M events ≤ 60 s",
+                users=users, stage_seconds=runs[-1].detail["stage_seconds"])
+        )  # fmt: skip
+    if "generate_jsonl_gz" in stages:
+        runs = repeat(
+            generate_stage, (users, str(WORK / "gen_jsonl"), "jsonl", True), repeats,
+            "generate_jsonl_gz",
+        )  # fmt: skip
+        rows.append(
+            row("generate_jsonl_gz", runs[0].detail["events"], runs, target="reported",
+                users=users, stage_seconds=runs[-1].detail["stage_seconds"])
+        )  # fmt: skip
+    write_report(rows, out_dir)
+    print((out_dir / "latest.md").read_text())
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000, help="about this many events")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs after a warm-up")
+    parser.add_argument(
+        "--stages", default="generate_parquet,generate_jsonl_gz", help="comma-separated stages"
+    )
+    parser.add_argument("--out", type=Path, default=RESULTS, help="report folder")
+    args = parser.parse_args(argv)
+    if args.events < 1000 or args.repeats < 1:
+        parser.error("--events must be at least 1000 and --repeats at least 1")
+    run_benchmarks(args.events, args.repeats, tuple(args.stages.split(",")), args.out)
+
+
+if __name__ == "__main__":
+    main()
