@@ -30,6 +30,7 @@ PUBLIC_SCHEMA = "analytics"
 SNAPSHOT_PREFIX = "cliffhanger-"
 KEEP_SNAPSHOTS = 3
 META_TABLE = "snapshot_info"
+SNAPSHOT_STORAGE_VERSION = "v1.5.0"
 
 
 class WarehouseError(RuntimeError):
@@ -116,7 +117,11 @@ def publish(
     ]
     counts: dict[str, int] = {}
     alias = "snap_" + uuid.uuid4().hex[:8]
-    con.execute(f"ATTACH ? AS {alias}", [str(building)])
+    # written in DuckDB 1.5's storage format, so analysts on older clients (and the
+    # `duckdb` CLI from PyPI) can open it too
+    con.execute(
+        f"ATTACH ? AS {alias} (STORAGE_VERSION '{SNAPSHOT_STORAGE_VERSION}')", [str(building)]
+    )
     try:
         con.execute(f"CREATE SCHEMA {alias}.{PUBLIC_SCHEMA}")
         for table in tables:

@@ -156,3 +156,17 @@ def test_cli_run_publishes(home: Path) -> None:
     assert (home / "dagster_home" / "dagster.yaml").read_text().count("enabled: false") == 1
     con = duckdb.connect(str(home / "warehouse" / "cliffhanger.duckdb"), read_only=True)
     assert con.execute("SELECT count(*) FROM analytics.episodes").fetchone()[0] > 0
+
+
+def test_the_duckdb_shell_opens_the_published_warehouse(home: Path) -> None:
+    """Analysts' `duckdb -readonly warehouse/cliffhanger.duckdb` works and shows the docs."""
+    assert materialize_all(home).success
+    shell = Path(sys.executable).parent / "duckdb"
+    assert shell.exists(), "duckdb-cli is a dependency: the shell must be installed"
+    result = subprocess.run(
+        [str(shell), "-readonly", "-csv", str(home / "warehouse" / "cliffhanger.duckdb"), "-c",
+         "SELECT table_name, comment FROM duckdb_tables() ORDER BY 1"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "episodes,One row per episode, from the catalog." in result.stdout

@@ -128,8 +128,8 @@ def _segment_line() -> pl.Expr:
     return pl.lit("{") + pl.concat_str(parts, separator=",", ignore_nulls=True) + pl.lit("}")
 
 
-def serialize_json(rec: pl.DataFrame, rng: np.random.Generator) -> pl.Series:
-    """One JSON line per record; malformed records are cut short at a random point."""
+def serialize_json(rec: pl.DataFrame, cut: np.ndarray) -> pl.Series:
+    """One JSON line per record; a malformed record is cut short at fraction ``cut``."""
     titles = rec["program"].drop_nulls().unique()
     if titles.str.contains(r'["\\]').any():
         raise ValueError("a title needs JSON escaping")
@@ -140,7 +140,6 @@ def serialize_json(rec: pl.DataFrame, rng: np.random.Generator) -> pl.Series:
         .to_series()
         .alias("line")
     )
-    cut = rng.uniform(0.2, 0.8, size=rec.height)
     return (
         pl.DataFrame({"line": line, "malformed": rec["malformed"], "cut": cut})
         .select(
@@ -218,14 +217,19 @@ def write_event_files(
             "language",
         )
     else:
-        body = pl.DataFrame({"line": serialize_json(rec, rng)})
+        body = rec
+        cut = rng.uniform(0.2, 0.8, size=rec.height)
     suffix = ".parquet" if fmt == "parquet" else (".jsonl.gz" if gzip_json else ".jsonl")
     days = rec["file_day"].to_numpy()
     bounds = np.searchsorted(days, np.arange(n_days + 1))
     paths: list[Path] = []
     for day in range(n_days):
-        part = body.slice(int(bounds[day]), int(bounds[day + 1] - bounds[day]))
+        lo, hi = int(bounds[day]), int(bounds[day + 1])
+        part = body.slice(lo, hi - lo)
         path = out_dir / f"events_{day_name(start, day)}{suffix}"
+        if fmt != "parquet":
+            # one day at a time keeps only that day's JSON text in memory
+            part = pl.DataFrame({"line": serialize_json(part, cut[lo:hi])})
         if fmt == "parquet":
             table = part.to_arrow().cast(PARQUET_SCHEMA)
             pq.write_table(table, path, compression="zstd", row_group_size=256_000)

@@ -1,0 +1,162 @@
+"""Stream the records of an event file in bounded batches, never loading it whole.
+
+JSON Lines (plain or gzip) are split into lines here so that every line keeps its number and
+its raw text, a line that is not JSON is still counted (and quarantined as ``malformed``), and
+hostile inputs are bounded: a line longer than ``MAX_RECORD_BYTES`` is cut and quarantined as
+``record_too_large``; a gzip stream that inflates past ``MAX_INFLATION`` times its size is
+refused as a likely gzip bomb; a file with NUL bytes is refused as binary.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+
+MAX_RECORD_BYTES = 1 << 20  # 1 MiB: far above any real event, far below memory trouble
+KEEP_OVERSIZE_BYTES = 64 << 10  # how much of an oversize record the quarantine keeps
+MAX_INFLATION = 200  # gzip'd JSON inflates ~5-15×; 200× is a bomb
+INFLATION_GRACE_BYTES = 256 << 20  # small files may inflate more without harm
+CHUNK_BYTES = 8 << 20
+BATCH_RECORDS = 250_000
+
+JSON_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz")
+PARQUET_SUFFIXES = (".parquet",)
+CSV_SUFFIXES = (".csv", ".csv.gz")
+
+
+class FileRefused(ValueError):
+    """The whole file cannot be ingested; the message says why (nothing was written)."""
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: Path
+    fmt: str  # jsonl | parquet | csv
+    sha256: str
+    size: int
+
+
+def file_format(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(JSON_SUFFIXES):
+        return "jsonl"
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(CSV_SUFFIXES):
+        return "csv"
+    return None
+
+
+def inspect_file(path: Path) -> FileInfo:
+    """Format and content hash (streamed) of an event file."""
+    fmt = file_format(path)
+    if fmt is None:
+        raise FileRefused(
+            f"{path.name}: unknown file type (expected .jsonl, .jsonl.gz, .parquet or .csv)"
+        )
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK_BYTES):
+            digest.update(chunk)
+            size += len(chunk)
+    return FileInfo(path=path, fmt=fmt, sha256=digest.hexdigest(), size=size)
+
+
+def _open_stream(path: Path):
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    if magic == b"\x1f\x8b":
+        return gzip.open(path, "rb")
+    if path.name.lower().endswith(".gz"):
+        raise FileRefused(f"{path.name}: named .gz but not gzip data")
+    return open(path, "rb")
+
+
+def json_line_batches(path: Path, compressed_size: int) -> Iterator[pa.Table]:
+    """Batches of ``(record_number, raw, oversize)`` for each line of a JSON Lines file.
+
+    Blank lines carry no record and are skipped, but still count, so ``record_number`` is
+    always the 1-based line number in the file.
+    """
+    numbers: list[int] = []
+    raws: list[str] = []
+    oversize: list[bool] = []
+    line_no = 0
+
+    def emit(line: bytes) -> None:
+        nonlocal line_no
+        line_no += 1
+        if line.endswith(b"\r"):
+            line = line[:-1]
+        too_large = len(line) > MAX_RECORD_BYTES
+        if not too_large and not line.strip():
+            return
+        numbers.append(line_no)
+        raws.append(line[:KEEP_OVERSIZE_BYTES].decode("utf-8", errors="replace"))
+        oversize.append(too_large)
+
+    def flush() -> pa.Table:
+        table = pa.table(
+            {
+                "record_number": pa.array(numbers, pa.int64()),
+                "raw": pa.array(raws, pa.string()),
+                "oversize": pa.array(oversize, pa.bool_()),
+            }
+        )
+        numbers.clear()
+        raws.clear()
+        oversize.clear()
+        return table
+
+    carry = b""
+    dropping = False  # inside an oversize line whose head was already emitted
+    inflated = 0
+    with _open_stream(path) as stream:
+        while True:
+            try:
+                chunk = stream.read(CHUNK_BYTES)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise FileRefused(f"{path.name}: corrupt compressed data ({exc})") from None
+            if not chunk:
+                break
+            inflated += len(chunk)
+            if inflated > INFLATION_GRACE_BYTES and inflated > MAX_INFLATION * max(
+                compressed_size, 1
+            ):
+                raise FileRefused(
+                    f"{path.name}: inflates to more than {MAX_INFLATION}× its size "
+                    "(a gzip bomb?); refused"
+                )
+            if b"\x00" in chunk:
+                raise FileRefused(f"{path.name}: binary data (NUL bytes), not JSON Lines")
+            parts = chunk.split(b"\n")
+            tail = parts.pop()
+            for i, part in enumerate(parts):
+                if i == 0:
+                    if dropping:
+                        dropping = False  # the rest of the oversize line ends here
+                        carry = b""
+                        continue
+                    part = carry + part
+                    carry = b""
+                emit(part)
+            if dropping:
+                continue
+            carry = carry + tail if not parts else tail
+            if len(carry) > MAX_RECORD_BYTES:
+                emit(carry)  # quarantined as record_too_large, head kept
+                carry = b""
+                dropping = True
+            if len(numbers) >= BATCH_RECORDS:
+                yield flush()
+    if carry and not dropping:
+        emit(carry)
+    if numbers:
+        yield flush()
