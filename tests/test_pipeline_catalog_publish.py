@@ -169,4 +169,4 @@ def test_the_duckdb_shell_opens_the_published_warehouse(home: Path) -> None:
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "episodes,One row per episode, from the catalog." in result.stdout
+    assert 'episodes,"One row per episode, from the catalog."' in result.stdout
