@@ -76,24 +76,35 @@ def repeat(fn: Callable[..., dict], args: tuple, repeats: int, label: str) -> li
 # ---- stage bodies (module level so spawned children can import them) -------------------------
 
 
-def generate_stage(users: int, out: str, fmt: str, gzip: bool) -> dict:
+def generate_stage(users: int, series: int, out: str, fmt: str, gzip: bool) -> dict:
     from cliffhanger.generate import GenerateSpec, generate
 
     result = generate(
-        GenerateSpec(users=users, days=DAYS, seed=1, out=Path(out), fmt=fmt, gzip=gzip)
+        GenerateSpec(
+            users=users, days=DAYS, seed=1, out=Path(out), fmt=fmt, gzip=gzip, series=series
+        )
     )
     return {"events": result.n_events, "stage_seconds": result.seconds}
 
 
-def calibrate_users(target_events: int) -> int:
-    """Users that give about ``target_events`` over ``DAYS`` days, from a small pilot run."""
+def calibrate_users(target_events: int) -> tuple[int, int]:
+    """Users (and catalog size) that give about ``target_events`` over ``DAYS`` days.
+
+    Events per user depend on the catalog size, which scales with users, so the estimate is
+    refined by a second pilot with the catalog of the estimated scale.
+    """
     from cliffhanger.generate import GenerateSpec, generate
 
-    pilot_users = 4000
     pilot = WORK / "pilot"
-    result = generate(GenerateSpec(users=pilot_users, days=DAYS, seed=1, out=pilot, fmt="parquet"))
-    shutil.rmtree(pilot, ignore_errors=True)
-    return max(1, round(target_events * pilot_users / result.n_events))
+    users, series = 4000, None
+    for _ in range(2):
+        spec = GenerateSpec(users=users, days=DAYS, seed=1, out=pilot, fmt="parquet", series=series)
+        result = generate(spec)
+        shutil.rmtree(pilot, ignore_errors=True)
+        estimate = max(1, round(target_events * users / result.n_events))
+        series = GenerateSpec(users=estimate, days=DAYS).n_series
+        users = max(1000, estimate // 4)
+    return estimate, series
 
 
 # ---- the report --------------------------------------------------------------------------------
@@ -184,12 +195,12 @@ def run_benchmarks(
     """Run the selected stages at about ``events`` events; write latest.json and latest.md."""
     WORK.mkdir(parents=True, exist_ok=True)
     print(f"calibrating users for about {events:,} events over {DAYS} days…", file=sys.stderr)
-    users = calibrate_users(events)
-    print(f"  {users:,} users", file=sys.stderr)
+    users, series = calibrate_users(events)
+    print(f"  {users:,} users, {series:,} series versions", file=sys.stderr)
     rows: list[dict] = []
     if "generate_parquet" in stages:
         runs = repeat(
-            generate_stage, (users, str(WORK / "gen_parquet"), "parquet", False), repeats,
+            generate_stage, (users, series, str(WORK / "gen_parquet"), "parquet", False), repeats,
             "generate_parquet",
         )  # fmt: skip
         rows.append(
@@ -198,7 +209,7 @@ def run_benchmarks(
         )  # fmt: skip
     if "generate_jsonl_gz" in stages:
         runs = repeat(
-            generate_stage, (users, str(WORK / "gen_jsonl"), "jsonl", True), repeats,
+            generate_stage, (users, series, str(WORK / "gen_jsonl"), "jsonl", True), repeats,
             "generate_jsonl_gz",
         )  # fmt: skip
         rows.append(

@@ -145,6 +145,111 @@ def generate(
     )
 
 
+@app.command()
+@click.argument(
+    "inputs", metavar="PATH...", nargs=-1, required=True, type=click.Path(path_type=Path)
+)
+@click.option(
+    "--replay",
+    is_flag=True,
+    help="Also re-validate records quarantined for an unknown series or episode.",
+)
+@click.option(
+    "--no-publish", is_flag=True, help="Do not publish a new warehouse snapshot afterwards."
+)
+def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
+    """Ingest catalog folders (first), event files and folders of event files.
+
+    Prints each file's accounting: records in = loaded + quarantined + duplicates.
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from cliffhanger.config import metric_params
+    from cliffhanger.ingest.catalog import is_catalog_folder, load_catalog, refresh_public_catalog
+    from cliffhanger.ingest.events import event_files, ingest_file, replay_quarantine
+    from cliffhanger.ingest.public import publish_ingestion_tables
+    from cliffhanger.warehouse import publish, working_database
+    from features.sessions import build_events
+
+    missing = [str(p) for p in inputs if not p.exists()]
+    if missing:
+        raise UserError(f"no such file or folder: {', '.join(missing)}", 2)
+    catalogs = [p for p in inputs if is_catalog_folder(p)]
+    files = event_files(p for p in inputs if p not in catalogs)
+    if not files and not catalogs:
+        raise UserError("nothing to ingest: the folders hold no files", 2)
+    results = []
+    with working_database(paths()) as con:
+        for folder in catalogs:
+            loaded = load_catalog(con, folder)
+            out.print(
+                f"catalog {folder}: {loaded.series} series ({loaded.new_series} new), "
+                f"{loaded.episodes} episodes"
+            )
+        if catalogs:
+            refresh_public_catalog(con)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} files"),
+            TextColumn("{task.fields[records]:,} records"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
+            task = bar.add_task("ingesting", total=len(files), records=0)
+            for f in files:
+                bar.update(task, description=f"ingesting {f.name}")
+                results.append(
+                    ingest_file(
+                        con,
+                        f,
+                        progress=lambda n: bar.update(
+                            task, records=bar.tasks[task].fields["records"] + n
+                        ),
+                    )
+                )
+                bar.advance(task)
+        if replay:
+            r = replay_quarantine(con)
+            out.print(
+                f"replay: {r.examined} quarantined records re-examined, {r.loaded} loaded, "
+                f"{r.duplicates} duplicates, {r.still_quarantined} still quarantined"
+            )
+        if not no_publish and (results or catalogs or replay):
+            with err.status("publishing the warehouse snapshot…"):
+                publish_ingestion_tables(con)
+                build_events(con, metric_params().session_gap_minutes)
+                snap = publish(con, paths(), info={"metric_params": metric_params().as_dict()})
+    if results:
+        table = Table("file", "status", "records in", "loaded", "quarantined", "duplicates")
+        for r in results:
+            table.add_row(
+                Path(r.file_path).name,
+                r.status if not r.message else f"{r.status}: {r.message}",
+                f"{r.records_in:,}",
+                f"{r.loaded:,}",
+                f"{r.quarantined:,}",
+                f"{r.duplicates:,}",
+            )
+        table.add_row(
+            "total",
+            "",
+            f"{sum(r.records_in for r in results):,}",
+            f"{sum(r.loaded for r in results):,}",
+            f"{sum(r.quarantined for r in results):,}",
+            f"{sum(r.duplicates for r in results):,}",
+            style="bold",
+        )
+        out.print(table)
+    if not no_publish and (results or catalogs or replay):
+        out.print(f"published warehouse snapshot {snap.version}: {paths().warehouse}")
+    refused = [r for r in results if r.status == "refused"]
+    if refused:
+        raise UserError(f"{len(refused)} file(s) refused: " + "; ".join(r.message for r in refused))
+
+
 def _run_pipeline(quiet: bool = False) -> None:
     import dagster as dg
 

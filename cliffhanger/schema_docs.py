@@ -37,6 +37,73 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "is_locked": "True when the episode is behind the paywall.",
         },
     ),
+    "events": (
+        "One row per stored event (deduplicated on event_id, UTC), with its derived session.",
+        {
+            "event_id": "Unique id of the event (the dedup key; Segment's messageId).",
+            "event_type": "app_open, episode_start, episode_progress, episode_complete, "
+            "episode_exit, paywall_view, episode_unlock, purchase, like, share, follow, or a "
+            "Video Spec event kept as its own type (e.g. video_playback_started).",
+            "ts": "When it happened on the device, in UTC.",
+            "event_date": "UTC date of ts.",
+            "user_id": "The user (Segment: userId, else anonymousId).",
+            "session_key": "Derived session (30-minute gap): user_id@first timestamp of the "
+            "session. Deterministic: the same events give the same key.",
+            "session_id": "The client's own session id, kept as an attribute.",
+            "series_id": "Series version (resolved from episode_id when sent alone).",
+            "episode_number": "Episode number within the series.",
+            "position_s": "Playhead position in seconds (progress, complete, exit).",
+            "unlock_method": "coins, ad or subscription (episode_unlock).",
+            "amount_usd": "Revenue in USD (purchase).",
+            "platform": "ios, android, web, ...",
+            "app_version": "App version that sent the event.",
+            "country": "Country code, if sent.",
+            "language": "App language, if sent.",
+            "source_shape": "canonical or segment: the input format of the record.",
+        },
+    ),
+    "ingestion_files": (
+        "One row per ingested file: records_in = loaded + quarantined + duplicates, exactly.",
+        {
+            "file_path": "Path of the file as given to ingestion.",
+            "content_sha256": "SHA-256 of the file's bytes; the same content is never "
+            "ingested twice.",
+            "format": "jsonl, parquet or csv.",
+            "records_in": "Records (non-blank lines or rows) in the file.",
+            "loaded": "Records stored as new events (including ones replayed later).",
+            "quarantined": "Records rejected and kept in analytics.quarantine.",
+            "duplicates": "Valid records whose event_id was already stored.",
+            "ingested_at": "When the file was committed (UTC).",
+            "bytes": "Size of the file.",
+            "seconds": "Time ingestion took.",
+        },
+    ),
+    "quarantine": (
+        "One row per rejected input record, with its raw text and a machine-readable reason.",
+        {
+            "file_path": "File the record came from.",
+            "record_number": "1-based line (JSON Lines) or row (Parquet, CSV) in that file.",
+            "reason": "malformed, record_too_large, unsupported_shape, missing_field:<name>, "
+            "bad_value:<name>, unknown_event_type, unknown_series, unknown_episode or "
+            "ts_out_of_range.",
+            "raw_record": "The record as received (JSON of the row for Parquet/CSV; the first "
+            "64 KiB of an oversize line).",
+            "quarantined_at": "When it was quarantined (UTC).",
+            "file_sha256": "SHA-256 of the source file.",
+            "status": "quarantined, or replayed_loaded / replayed_duplicate after a replay "
+            "(e.g. once the catalog gained the missing series).",
+            "replayed_at": "When a replay resolved it.",
+        },
+    ),
+    "refused_files": (
+        "Files refused whole (binary data, a gzip bomb, empty, unreadable), with the reason.",
+        {
+            "file_path": "Path of the refused file.",
+            "content_sha256": "SHA-256 of its bytes.",
+            "reason": "Why it was refused.",
+            "refused_at": "When (UTC).",
+        },
+    ),
 }
 
 

@@ -1,0 +1,55 @@
+-- The pipeline's private record of ingested events (working database only).
+CREATE SCHEMA IF NOT EXISTS raw;
+
+CREATE TABLE IF NOT EXISTS raw.events (
+    event_id VARCHAR NOT NULL,
+    event_type VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    event_date DATE NOT NULL,           -- UTC date of ts: the partition key of derived tables
+    user_id VARCHAR NOT NULL,
+    session_id VARCHAR,                 -- the client's own session id, kept as an attribute
+    series_id VARCHAR,
+    episode_number INTEGER,
+    position_s DOUBLE,
+    unlock_method VARCHAR,
+    amount_usd DOUBLE,
+    platform VARCHAR,
+    app_version VARCHAR,
+    country VARCHAR,
+    language VARCHAR,
+    source_shape VARCHAR NOT NULL,      -- canonical | segment
+    file_sha256 VARCHAR NOT NULL,
+    record_number BIGINT NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS raw.quarantine (
+    file_path VARCHAR NOT NULL,
+    file_sha256 VARCHAR NOT NULL,
+    record_number BIGINT NOT NULL,
+    reason VARCHAR NOT NULL,
+    raw_record VARCHAR,
+    quarantined_at TIMESTAMPTZ NOT NULL,
+    status VARCHAR NOT NULL,            -- quarantined | replayed_loaded | replayed_duplicate
+    replayed_at TIMESTAMPTZ
+);
+
+CREATE TABLE IF NOT EXISTS raw.ingestion_files (
+    file_path VARCHAR NOT NULL,
+    content_sha256 VARCHAR NOT NULL,
+    format VARCHAR NOT NULL,
+    bytes BIGINT NOT NULL,
+    records_in BIGINT NOT NULL,
+    loaded BIGINT NOT NULL,
+    quarantined BIGINT NOT NULL,
+    duplicates BIGINT NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL,
+    seconds DOUBLE NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS raw.refused_files (
+    file_path VARCHAR NOT NULL,
+    content_sha256 VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    refused_at TIMESTAMPTZ NOT NULL
+);

@@ -1,0 +1,111 @@
+-- stage_fields -> stage_checked: typed canonical values and, for a bad record, the one
+-- machine-readable reason of CONTRACT §2c (checked in a fixed order; first failure wins).
+-- $now is the ingestion time (for ts_out_of_range).
+CREATE OR REPLACE TEMP TABLE stage_checked AS
+WITH mapped AS (
+    SELECT f.*,
+        CASE
+            WHEN f.shape = 'canonical' THEN
+                CASE WHEN f.event_name IN ('app_open', 'episode_start', 'episode_progress',
+                    'episode_complete', 'episode_exit', 'paywall_view', 'episode_unlock',
+                    'purchase', 'like', 'share', 'follow') THEN f.event_name END
+            WHEN f.event_name = 'Video Content Started' THEN 'episode_start'
+            WHEN f.event_name = 'Video Content Playing' THEN 'episode_progress'
+            WHEN f.event_name = 'Video Content Completed' THEN 'episode_complete'
+            WHEN f.event_name IN ('Video Playback Exited', 'Video Playback Interrupted')
+                THEN 'episode_exit'
+            -- other Video Spec events are kept as their own types
+            WHEN f.event_name IN ('Video Playback Started', 'Video Playback Paused',
+                'Video Playback Resumed', 'Video Playback Buffer Started',
+                'Video Playback Buffer Completed', 'Video Playback Seek Started',
+                'Video Playback Seek Completed', 'Video Playback Completed', 'Video Ad Started',
+                'Video Ad Playing', 'Video Ad Completed', 'Video Quality Updated')
+                THEN lower(replace(f.event_name, ' ', '_'))
+        END AS event_type,
+        CASE
+            -- epoch milliseconds (bounded so that absurd numbers are a bad value, not an error)
+            WHEN f.ts_kind IN ('UBIGINT', 'BIGINT', 'DOUBLE', 'INTEGER')
+                AND TRY_CAST(f.ts_raw AS DOUBLE) BETWEEN -1e15 AND 1e15
+                THEN to_timestamp(TRY_CAST(f.ts_raw AS DOUBLE) / 1000.0)
+            WHEN f.ts_kind = 'TIMESTAMPTZ' THEN TRY_CAST(f.ts_raw AS TIMESTAMPTZ)
+            WHEN f.ts_kind = 'TIMESTAMP' THEN TRY_CAST(f.ts_raw || '+00' AS TIMESTAMPTZ)
+            WHEN (f.ts_kind IS NULL OR f.ts_kind = 'VARCHAR') AND regexp_matches(f.ts_raw, '^\d{1,15}$')
+                THEN to_timestamp(f.ts_raw::DOUBLE / 1000.0)
+            WHEN regexp_matches(f.ts_raw, '(Z|z|[+-]\d{2}(:?\d{2})?)$')
+                THEN TRY_CAST(f.ts_raw AS TIMESTAMPTZ)
+        END AS ts,
+        TRY_CAST(f.episode_number_raw AS INTEGER) AS episode_number_in,
+        TRY_CAST(f.position_raw AS DOUBLE) AS position_s,
+        TRY_CAST(f.amount_raw AS DOUBLE) AS amount_usd,
+        f.event_name IN ('episode_start', 'episode_progress', 'episode_complete', 'episode_exit',
+            'paywall_view', 'episode_unlock', 'Video Content Started', 'Video Content Playing',
+            'Video Content Completed', 'Video Playback Exited', 'Video Playback Interrupted')
+            AS needs_episode,
+        f.event_name IN ('episode_progress', 'episode_complete', 'episode_exit',
+            'Video Content Playing', 'Video Content Completed', 'Video Playback Exited',
+            'Video Playback Interrupted') AS needs_position
+    FROM stage_fields f
+), resolved AS (
+    SELECT m.*,
+        ep.series_id AS ep_series_id,
+        ep.episode_number AS ep_number,
+        s.n_episodes AS series_n_episodes
+    FROM mapped m
+    LEFT JOIN raw.episodes ep ON ep.episode_id = m.episode_id
+    LEFT JOIN raw.series s ON s.series_id = m.series_id
+)
+SELECT
+    record_number,
+    raw,
+    shape,
+    event_id,
+    event_type,
+    ts,
+    user_id,
+    session_id,
+    CASE WHEN nullif(episode_id, '') IS NOT NULL THEN ep_series_id ELSE series_id END AS series_id,
+    CASE WHEN nullif(episode_id, '') IS NOT NULL THEN ep_number ELSE episode_number_in END
+        AS episode_number,
+    position_s,
+    unlock_method,
+    amount_usd,
+    platform,
+    app_version,
+    country,
+    language,
+    CASE
+        WHEN problem IS NOT NULL THEN problem
+        WHEN nullif(event_id, '') IS NULL THEN 'missing_field:event_id'
+        WHEN nullif(event_name, '') IS NULL THEN 'missing_field:event_type'
+        WHEN nullif(ts_raw, '') IS NULL THEN 'missing_field:ts'
+        WHEN nullif(user_id, '') IS NULL THEN 'missing_field:user_id'
+        WHEN event_type IS NULL THEN 'unknown_event_type'
+        WHEN ts IS NULL THEN 'bad_value:ts'
+        WHEN ts < TIMESTAMPTZ '2015-01-01 00:00:00+00' OR ts > $now + INTERVAL 1 DAY
+            THEN 'ts_out_of_range'
+        WHEN nullif(episode_id, '') IS NOT NULL AND ep_series_id IS NULL THEN 'unknown_episode'
+        WHEN nullif(episode_id, '') IS NULL AND nullif(series_id, '') IS NOT NULL
+            AND series_n_episodes IS NULL THEN 'unknown_series'
+        WHEN nullif(episode_id, '') IS NULL AND nullif(series_id, '') IS NOT NULL
+            AND nullif(episode_number_raw, '') IS NOT NULL
+            AND (episode_number_in IS NULL OR episode_number_in < 1)
+            THEN 'bad_value:episode_number'
+        WHEN nullif(episode_id, '') IS NULL AND nullif(series_id, '') IS NOT NULL
+            AND episode_number_in > series_n_episodes THEN 'unknown_episode'
+        WHEN needs_episode AND nullif(episode_id, '') IS NULL AND nullif(series_id, '') IS NOT NULL
+            AND nullif(episode_number_raw, '') IS NULL THEN 'missing_field:episode_number'
+        WHEN needs_episode AND nullif(episode_id, '') IS NULL AND nullif(series_id, '') IS NULL
+            THEN 'missing_field:series_id'
+        WHEN needs_position AND nullif(position_raw, '') IS NULL THEN 'missing_field:position_s'
+        WHEN needs_position AND (position_s IS NULL OR position_s < 0 OR isnan(position_s)
+            OR isinf(position_s)) THEN 'bad_value:position_s'
+        WHEN event_type = 'episode_unlock' AND nullif(unlock_method, '') IS NULL
+            THEN 'missing_field:unlock_method'
+        WHEN event_type = 'episode_unlock' AND unlock_method NOT IN ('coins', 'ad', 'subscription')
+            THEN 'bad_value:unlock_method'
+        WHEN event_type = 'purchase' AND nullif(amount_raw, '') IS NULL
+            THEN 'missing_field:amount_usd'
+        WHEN event_type = 'purchase' AND (amount_usd IS NULL OR amount_usd < 0
+            OR isnan(amount_usd) OR isinf(amount_usd)) THEN 'bad_value:amount_usd'
+    END AS reason
+FROM resolved;
