@@ -103,7 +103,7 @@ def calibrate_users(target_events: int) -> tuple[int, int]:
         shutil.rmtree(pilot, ignore_errors=True)
         estimate = max(1, round(target_events * users / result.n_events))
         series = GenerateSpec(users=estimate, days=DAYS).n_series
-        users = max(1000, estimate // 4)
+        users = max(1000, estimate // 2)
     return estimate, series
 
 

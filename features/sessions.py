@@ -6,6 +6,8 @@ from pathlib import Path
 
 import duckdb
 
+from cliffhanger.schema_docs import apply_comments
+
 _SQL = (Path(__file__).with_name("sessions.sql")).read_text()
 
 
@@ -21,4 +23,5 @@ def build_events(con: duckdb.DuckDBPyConnection, session_gap_minutes: int = 30) 
     """
     con.execute("CREATE SCHEMA IF NOT EXISTS analytics")
     con.execute(_SQL, {"gap_minutes": int(session_gap_minutes)})
+    apply_comments(con, "events")
     return con.execute("SELECT count(*) FROM analytics.events").fetchone()[0]

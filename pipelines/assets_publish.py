@@ -4,11 +4,12 @@ import dagster as dg
 
 from cliffhanger.config import metric_params
 from cliffhanger.warehouse import publish
-from pipelines.assets_catalog import catalog
+from pipelines.assets_events import events
+from pipelines.assets_ingest import catalog, ingested_events
 from pipelines.resources import CliffhangerStore
 
 
-@dg.asset(group_name="publish", deps=[catalog], kinds={"duckdb"})
+@dg.asset(group_name="publish", deps=[catalog, ingested_events, events], kinds={"duckdb"})
 def warehouse_snapshot(
     context: dg.AssetExecutionContext, store: CliffhangerStore
 ) -> dg.MaterializeResult:

@@ -1,15 +1,22 @@
 """The one Dagster entry point: ``dagster dev -m pipelines.definitions``."""
 
-from __future__ import annotations
-
 import dagster as dg
 
-from pipelines.assets_catalog import catalog
+from pipelines.assets_events import events
+from pipelines.assets_ingest import (
+    accounting_balances,
+    catalog,
+    event_ids_unique,
+    ingested_events,
+    timestamps_in_range,
+)
 from pipelines.assets_publish import warehouse_snapshot
 from pipelines.resources import CliffhangerStore
+from pipelines.sensors import landing_files
 
 # every asset, in the order a full run materializes them
-ALL_ASSETS = [catalog, warehouse_snapshot]
+ALL_ASSETS = [catalog, ingested_events, events, warehouse_snapshot]
+ALL_CHECKS = [event_ids_unique, accounting_balances, timestamps_in_range]
 
 everything = dg.define_asset_job(
     "everything",
@@ -19,7 +26,9 @@ everything = dg.define_asset_job(
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
+    asset_checks=ALL_CHECKS,
     jobs=[everything],
+    sensors=[landing_files],
     resources={"store": CliffhangerStore()},
     # the working database has one writer: steps of a run execute one after another
     executor=dg.in_process_executor,

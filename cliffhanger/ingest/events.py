@@ -127,7 +127,7 @@ def _stage_typed(
             f"{info.path.name}: cannot be read ({str(exc).splitlines()[0]})"
         ) from None
     types = dict(
-        con.execute("SELECT column_name, data_type FROM (DESCRIBE stage_source)").fetchall()
+        con.execute("SELECT column_name, column_type FROM (DESCRIBE stage_source)").fetchall()
     )
 
     def col(field: str) -> str:
@@ -388,12 +388,12 @@ def replay_quarantine(
         con.execute(
             """
             UPDATE raw.ingestion_files SET
-                loaded = loaded + d.loaded,
-                duplicates = duplicates + d.duplicates,
-                quarantined = quarantined - d.loaded - d.duplicates
+                loaded = raw.ingestion_files.loaded + d.n_loaded,
+                duplicates = raw.ingestion_files.duplicates + d.n_duplicates,
+                quarantined = raw.ingestion_files.quarantined - d.n_loaded - d.n_duplicates
             FROM (SELECT file_sha256,
-                         count(*) FILTER (WHERE NOT is_duplicate) AS loaded,
-                         count(*) FILTER (WHERE is_duplicate) AS duplicates
+                         count(*) FILTER (WHERE NOT is_duplicate) AS n_loaded,
+                         count(*) FILTER (WHERE is_duplicate) AS n_duplicates
                   FROM replay_valid GROUP BY 1) d
             WHERE raw.ingestion_files.content_sha256 = d.file_sha256
             """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ from cliffhanger.config import Paths
 from cliffhanger.generate import GenerateSpec, generate
 from cliffhanger.ingest.catalog import CatalogError, load_catalog
 from cliffhanger.warehouse import connect_published, published_version, working_database
-from pipelines.definitions import ALL_ASSETS, defs
+from pipelines.definitions import ALL_ASSETS, ALL_CHECKS, defs
 from pipelines.resources import CliffhangerStore
 
 
@@ -32,7 +33,9 @@ def store_for(home: Path) -> CliffhangerStore:
 
 def materialize_all(home: Path) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        ALL_ASSETS, resources={"store": store_for(home)}, instance=dg.DagsterInstance.ephemeral()
+        [*ALL_ASSETS, *ALL_CHECKS],
+        resources={"store": store_for(home)},
+        instance=dg.DagsterInstance.ephemeral(),
     )
 
 
@@ -65,7 +68,10 @@ def test_catalog_is_published_read_only_with_docs(home: Path) -> None:
             "SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'analytics'"
         ).fetchall()
     )
-    assert set(comments) == {"series", "episodes", "snapshot_info"}
+    assert set(comments) == {
+        "series", "episodes", "events", "ingestion_files", "quarantine", "refused_files",
+        "snapshot_info",
+    }  # fmt: skip
     assert all(comments.values())
     col_comment = con.execute(
         "SELECT comment FROM duckdb_columns() WHERE table_name = 'series' "
@@ -141,7 +147,7 @@ def test_definitions_validate_and_list_the_assets() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"catalog", "warehouse_snapshot"}
+    assert keys == {"catalog", "ingested_events", "events", "warehouse_snapshot"}
 
 
 def test_cli_run_publishes(home: Path) -> None:
@@ -170,3 +176,67 @@ def test_the_duckdb_shell_opens_the_published_warehouse(home: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert 'episodes,"One row per episode, from the catalog."' in result.stdout
+
+
+def test_a_run_ingests_the_landing_folder_and_its_checks_pass(home: Path) -> None:
+    generate(GenerateSpec(users=60, days=2, seed=4, out=home / "landing", dirty=0.05))
+    result = materialize_all(home)
+    assert result.success
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {
+        "event_ids_unique": True, "accounting_balances": True, "timestamps_in_range": True,
+    }  # fmt: skip
+    manifest = json.loads((home / "landing" / "manifest.json").read_text())
+    loaded = sum(f["expected_loaded"] for f in manifest["files"])
+    meta = {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+    assert meta["ingested_events"]["loaded"].value == loaded
+    assert meta["ingested_events"]["files_ingested"].value == 2
+    con = connect_published(store_for(home).paths())
+    assert con.execute("SELECT count(*) FROM analytics.events").fetchone()[0] == loaded
+    assert con.execute("SELECT sum(quarantined) FROM analytics.ingestion_files").fetchone()[
+        0
+    ] == sum(f["expected_quarantined"] for f in manifest["files"])
+    # nothing new lands: a second run ingests nothing and changes nothing
+    again = materialize_all(home)
+    meta2 = {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for e in again.get_asset_materialization_events()
+    }
+    assert meta2["ingested_events"]["files_ingested"].value == 0
+    assert meta2["ingested_events"]["stored_events"].value == loaded
+
+
+def test_a_failed_blocking_check_keeps_bad_data_from_readers(home: Path) -> None:
+    assert materialize_all(home).success
+    paths = store_for(home).paths()
+    before = published_version(paths)
+    with working_database(paths) as con:
+        con.execute("INSERT INTO raw.events SELECT * FROM raw.events LIMIT 1")
+    result = dg.materialize(
+        [*ALL_ASSETS, *ALL_CHECKS],
+        resources={"store": store_for(home)},
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks["event_ids_unique"] is False
+    assert published_version(paths) == before  # the snapshot was not republished
+
+
+def test_the_landing_sensor_requests_a_run_for_new_files(home: Path) -> None:
+    from pipelines.sensors import landing_files
+
+    store = store_for(home)
+    first = landing_files(dg.build_sensor_context(resources={"store": store}))
+    assert len(first.run_requests) == 1
+    quiet = landing_files(dg.build_sensor_context(cursor=first.cursor, resources={"store": store}))
+    assert isinstance(quiet, dg.SkipReason)
+    extra = home / "landing" / "events" / "events_2026-12-01.jsonl"
+    extra.write_text('{"event_id": "x"}\n')
+    again = landing_files(dg.build_sensor_context(cursor=first.cursor, resources={"store": store}))
+    assert len(again.run_requests) == 1
+    assert again.run_requests[0].run_key != first.run_requests[0].run_key
