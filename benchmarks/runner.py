@@ -25,6 +25,7 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 WORK = Path(__file__).resolve().parent / "data"
 DAYS = 14
+ALL_STAGES = ("generate_parquet", "generate_jsonl_gz", "ingest_jsonl_gz", "ingest_parquet")
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,22 @@ class Timing:
     detail: dict
 
 
+def _peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM): unlike ru_maxrss it restarts at exec, so a
+    spawned child does not inherit its parent's peak."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _child(fn: Callable[..., dict], args: tuple, queue: mp.Queue) -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     start = time.perf_counter()
     detail = fn(*args) or {}
     seconds = time.perf_counter() - start
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = _peak_rss_mb()
     queue.put(Timing(seconds, rss_mb, detail))
 
 
@@ -105,6 +116,47 @@ def calibrate_users(target_events: int) -> tuple[int, int]:
         series = GenerateSpec(users=estimate, days=DAYS).n_series
         users = max(1000, estimate // 2)
     return estimate, series
+
+
+def bare_load_stage(data: str, fmt: str) -> dict:
+    """The floor: DuckDB loads the same files with no validation at all."""
+    import duckdb
+
+    db = Path(data).parent / f"bare_{fmt}.duckdb"
+    db.unlink(missing_ok=True)
+    con = duckdb.connect(str(db))
+    con.execute("SET memory_limit = '4GB'")
+    files = sorted(str(p) for p in (Path(data) / "events").iterdir())
+    if fmt == "parquet":
+        con.execute("CREATE TABLE t AS SELECT * FROM read_parquet(?)", [files])
+    else:
+        con.execute(
+            "CREATE TABLE t AS SELECT * FROM read_json(?, format = 'newline_delimited')", [files]
+        )
+    n = con.execute("SELECT count(*) FROM t").fetchone()[0]
+    con.close()
+    db.unlink(missing_ok=True)
+    return {"rows": n}
+
+
+def ingest_stage(data: str, home: str) -> dict:
+    """Cliffhanger's ingestion of the catalog and every event file into a fresh warehouse."""
+    from cliffhanger.config import Paths
+    from cliffhanger.ingest.catalog import load_catalog
+    from cliffhanger.ingest.events import event_files, ingest_file
+    from cliffhanger.warehouse import working_database
+
+    root = Path(home)
+    shutil.rmtree(root, ignore_errors=True)
+    paths = Paths(home=root, warehouse=root / "warehouse" / "cliffhanger.duckdb",
+                  landing=Path(data), dagster_home=root / "dagster")  # fmt: skip
+    loaded = 0
+    with working_database(paths, memory_limit="4GB") as con:
+        load_catalog(con, Path(data) / "catalog")
+        for f in event_files([Path(data) / "events"]):
+            loaded += ingest_file(con, f).loaded
+    shutil.rmtree(root, ignore_errors=True)
+    return {"loaded": loaded}
 
 
 # ---- the report --------------------------------------------------------------------------------
@@ -189,7 +241,7 @@ def write_report(rows: list[dict], out_dir: Path) -> None:
 def run_benchmarks(
     events: int = 1_000_000,
     repeats: int = 3,
-    stages: tuple[str, ...] = ("generate_parquet", "generate_jsonl_gz"),
+    stages: tuple[str, ...] = ALL_STAGES,
     out_dir: Path = RESULTS,
 ) -> list[dict]:
     """Run the selected stages at about ``events`` events; write latest.json and latest.md."""
@@ -216,6 +268,21 @@ def run_benchmarks(
             row("generate_jsonl_gz", runs[0].detail["events"], runs, target="reported",
                 users=users, stage_seconds=runs[-1].detail["stage_seconds"])
         )  # fmt: skip
+    for fmt, data in (("jsonl_gz", WORK / "gen_jsonl"), ("parquet", WORK / "gen_parquet")):
+        stage = f"ingest_{fmt}"
+        if stage not in stages:
+            continue
+        if not (data / "manifest.json").exists():
+            gz = fmt == "jsonl_gz"
+            generate_stage(users, series, str(data), "jsonl" if gz else "parquet", gz)
+        kind = "jsonl" if fmt == "jsonl_gz" else "parquet"
+        base = repeat(bare_load_stage, (str(data), kind), repeats, f"{stage} baseline")
+        runs = repeat(ingest_stage, (str(data), str(WORK / f"home_{fmt}")), repeats, stage)
+        target = "≤ 3× the floor" if fmt == "jsonl_gz" else "≤ 6× the floor"
+        rows.append(
+            row(stage, runs[0].detail["loaded"], runs, baseline="duckdb_bare_load",
+                baseline_runs=base, target=target + ", peak RSS ≤ 4 GB")
+        )  # fmt: skip
     write_report(rows, out_dir)
     print((out_dir / "latest.md").read_text())
     return rows
@@ -225,9 +292,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--events", type=int, default=1_000_000, help="about this many events")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs after a warm-up")
-    parser.add_argument(
-        "--stages", default="generate_parquet,generate_jsonl_gz", help="comma-separated stages"
-    )
+    parser.add_argument("--stages", default=",".join(ALL_STAGES), help="comma-separated stages")
     parser.add_argument("--out", type=Path, default=RESULTS, help="report folder")
     args = parser.parse_args(argv)
     if args.events < 1000 or args.repeats < 1:

@@ -167,7 +167,7 @@ def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
 
     from cliffhanger.config import metric_params
     from cliffhanger.ingest.catalog import is_catalog_folder, load_catalog, refresh_public_catalog
-    from cliffhanger.ingest.events import event_files, ingest_file, replay_quarantine
+    from cliffhanger.ingest.events import event_files, ingest_files, replay_quarantine
     from cliffhanger.ingest.public import publish_ingestion_tables
     from cliffhanger.warehouse import publish, working_database
     from features.sessions import build_events
@@ -179,7 +179,7 @@ def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
     files = event_files(p for p in inputs if p not in catalogs)
     if not files and not catalogs:
         raise UserError("nothing to ingest: the folders hold no files", 2)
-    results = []
+    results: list = []
     with working_database(paths()) as con:
         for folder in catalogs:
             loaded = load_catalog(con, folder)
@@ -192,25 +192,17 @@ def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            TextColumn("{task.completed}/{task.total} files"),
             TextColumn("{task.fields[records]:,} records"),
             TimeElapsedColumn(),
             console=err,
             transient=True,
         ) as bar:
-            task = bar.add_task("ingesting", total=len(files), records=0)
-            for f in files:
-                bar.update(task, description=f"ingesting {f.name}")
-                results.append(
-                    ingest_file(
-                        con,
-                        f,
-                        progress=lambda n: bar.update(
-                            task, records=bar.tasks[task].fields["records"] + n
-                        ),
-                    )
-                )
-                bar.advance(task)
+            task = bar.add_task(f"ingesting {len(files)} file(s)", total=None, records=0)
+            results = ingest_files(
+                con,
+                files,
+                progress=lambda n: bar.update(task, records=bar.tasks[task].fields["records"] + n),
+            )
         if replay:
             r = replay_quarantine(con)
             out.print(

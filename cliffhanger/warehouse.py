@@ -72,6 +72,8 @@ def working_database(
             try:
                 con.execute(f"SET memory_limit = '{_checked_limit(memory_limit)}'")
                 con.execute("SET preserve_insertion_order = false")
+                # per-file commits write the WAL; checkpoint in larger steps, not every commit
+                con.execute("SET checkpoint_threshold = '256MB'")
                 yield con
             finally:
                 con.close()

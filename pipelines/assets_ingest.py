@@ -1,11 +1,12 @@
 """Ingest layer: the catalog and the landing folder's event files."""
 
 import datetime as dt
+from pathlib import Path
 
 import dagster as dg
 
 from cliffhanger.ingest.catalog import load_catalog, refresh_public_catalog
-from cliffhanger.ingest.events import event_files, ingest_file
+from cliffhanger.ingest.events import event_files, ingest_files
 from cliffhanger.ingest.public import publish_ingestion_tables
 from pipelines.resources import CliffhangerStore
 
@@ -35,18 +36,17 @@ def ingested_events(
     """Events of new landing files, validated and deduplicated, each file committed atomically."""
     folder = store.paths().landing / "events"
     files = event_files([folder]) if folder.is_dir() else []
-    results = []
     with store.connect() as con:
-        for path in files:
-            result = ingest_file(con, path, now=dt.datetime.now(dt.UTC))
+        results = ingest_files(con, files, now=dt.datetime.now(dt.UTC))
+        for result in results:
+            name = Path(result.file_path).name
             if result.status == "ingested":
                 context.log.info(
-                    f"{path.name}: {result.records_in} in, {result.loaded} loaded, "
+                    f"{name}: {result.records_in} in, {result.loaded} loaded, "
                     f"{result.quarantined} quarantined, {result.duplicates} duplicates"
                 )
             elif result.status == "refused":
                 context.log.warning(result.message)
-            results.append(result)
         stored = con.execute("SELECT count(*) FROM raw.events").fetchone()[0]
         tables = publish_ingestion_tables(con)
     new = [r for r in results if r.status == "ingested"]

@@ -201,6 +201,37 @@ def test_segment_and_canonical_records_map_to_canonical_events(
     assert (result.records_in, result.loaded, result.quarantined, result.duplicates) == (
         18, 10, 7, 1,
     )  # fmt: skip
+    assert result.reader == "duckdb"  # the fast path read it
+
+
+def test_crlf_and_odd_bytes_take_the_exact_reader_with_the_same_result(
+    paths: Paths, tmp_path: Path
+) -> None:
+    """CRLF line ends, a raw 0x01 and invalid UTF-8 go through the Python reader: same
+    records, same line numbers."""
+    lines = [json.dumps(r) for r in LINES[10:13]]
+    crlf = tmp_path / "crlf.jsonl"
+    crlf.write_bytes(("\r\n".join(lines) + "\r\n").encode())
+    odd = tmp_path / "odd.jsonl"
+    odd.write_bytes(
+        lines[0].encode() + b"\n" + b'{"event_id": "z\x01", "bad": "\xff"}\n'
+        + lines[1].replace("c12", "c12b").encode() + b"\n"
+    )  # fmt: skip
+    with working_database(paths) as con:
+        r1 = ingest_file(con, crlf, now=NOW)
+        r2 = ingest_file(con, odd, now=NOW)
+        quarantine = con.execute(
+            "SELECT file_path, record_number, reason FROM raw.quarantine ORDER BY 1, 2"
+        ).fetchall()
+        numbers = con.execute(
+            "SELECT event_id, record_number FROM raw.events ORDER BY 1"
+        ).fetchall()
+    assert (r1.reader, r1.records_in, r1.loaded) == ("python", 3, 3)
+    assert (r2.reader, r2.records_in, r2.loaded, r2.quarantined, r2.duplicates) == (
+        "python", 3, 1, 1, 1,
+    )  # fmt: skip
+    assert quarantine == [(str(odd), 2, "malformed")]
+    assert numbers == [("c11", 1), ("c12", 2), ("c12b", 3), ("c13", 3)]
 
 
 def test_quarantine_keeps_the_raw_record(paths: Paths, tmp_path: Path) -> None:

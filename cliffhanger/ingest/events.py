@@ -1,10 +1,12 @@
 """Ingest event files into ``raw.events``: every record lands exactly once.
 
-For each file: its content hash decides whether it was ingested before (then nothing
-changes); its records are staged in bounded batches, validated in SQL (validate.sql), checked
-for duplicates against the stored events and within the file, and then the events, the
-quarantined records and the file's accounting are committed in **one transaction**. A crash or
-SIGKILL before the commit leaves the database as it was; the next run ingests the file whole.
+Files are taken in the order given (name order for a folder). Each file's content hash
+decides whether it was ingested before (then nothing changes). New files are staged together
+in batches — DuckDB reads the lines and rows itself — validated in SQL (validate.sql), checked
+for duplicates against the stored events and against earlier records of the batch, and then
+**each file** is committed in its own transaction: its events, its quarantined records and its
+accounting row together. A crash or SIGKILL before a file's commit leaves the database as it
+was before that file; the next run ingests it whole.
 """
 
 from __future__ import annotations
@@ -18,19 +20,43 @@ from pathlib import Path
 import duckdb
 
 from cliffhanger.ingest.catalog import ensure_schema as ensure_catalog_schema
-from cliffhanger.ingest.reader import FileInfo, FileRefused, inspect_file, json_line_batches
+from cliffhanger.ingest.reader import (
+    MAX_RECORD_BYTES,
+    FileInfo,
+    FileRefused,
+    inspect_file,
+    json_line_batches,
+    precheck_json,
+)
 
 _HERE = Path(__file__).parent
 SCHEMA_SQL = (_HERE / "schema.sql").read_text()
 FIELDS_JSON_SQL = (_HERE / "fields_json.sql").read_text()
 VALIDATE_SQL = (_HERE / "validate.sql").read_text()
 REPLAYABLE_REASONS = ("unknown_series", "unknown_episode")
+BATCH_BYTES = 160 << 20  # files staged together, by size on disk (~1.5 GB of JSON text)
 
-# columns of stage_fields, all text, as fields_json.sql produces them
+# DuckDB reads the lines itself (fast, streaming, gzip included) as one text column split on
+# 0x01, which cannot appear raw in JSON: strict mode turns a line holding one (or an oversize
+# line, or invalid UTF-8) into an error, and the files then go through the exact Python
+# reader instead. Blank lines come through as NULL, so counting rows gives line numbers.
+FAST_LINES_SQL = (
+    "SELECT list_position($paths, filename) - 1 AS file_idx,"  # noqa: S608 (a constant)
+    "       rn - min(rn) OVER (PARTITION BY filename) + 1 AS record_number,"
+    "       raw, false AS oversize"
+    " FROM (SELECT row_number() OVER () AS rn, filename, raw"
+    "       FROM read_csv($paths, columns = {'raw': 'VARCHAR'}, delim = chr(1), quote = '',"
+    "                     escape = '', header = false, auto_detect = false, strict_mode = true,"
+    "                     filename = true, new_line = '\\n',"
+    f"                     max_line_size = {MAX_RECORD_BYTES:d}))"
+    " QUALIFY raw IS NOT NULL AND trim(raw) <> ''"
+)
+
 FIELD_COLUMNS = (
-    "record_number", "raw", "problem", "shape", "event_id", "event_name", "ts_raw", "ts_kind",
-    "user_id", "session_id", "series_id", "episode_number_raw", "episode_id", "position_raw",
-    "unlock_method", "amount_raw", "platform", "app_version", "country", "language",
+    "file_idx", "record_number", "raw", "problem", "shape", "event_id", "event_name", "ts_raw",
+    "ts_kind", "user_id", "session_id", "series_id", "episode_number_raw", "episode_id",
+    "position_raw", "unlock_method", "amount_raw", "platform", "app_version", "country",
+    "language",
 )  # fmt: skip
 # canonical column -> the field it fills, for typed inputs (Parquet, CSV)
 TYPED_SOURCES = {
@@ -50,6 +76,16 @@ TYPED_SOURCES = {
     "country": "country",
     "language": "language",
 }
+TS_KINDS = {
+    "TIMESTAMP WITH TIME ZONE": "'TIMESTAMPTZ'",
+    "TIMESTAMP": "'TIMESTAMP'",
+    "TIMESTAMP_MS": "'TIMESTAMP'",
+    "TIMESTAMP_NS": "'TIMESTAMP'",
+    "TIMESTAMP_S": "'TIMESTAMP'",
+    "BIGINT": "'BIGINT'",
+    "INTEGER": "'BIGINT'",
+    "DOUBLE": "'DOUBLE'",
+}
 
 
 @dataclass(frozen=True)
@@ -67,6 +103,7 @@ class FileAccounting:
     message: str = ""
     reasons: dict[str, int] | None = None
     seconds: float = 0.0
+    reader: str = ""  # duckdb (fast path) or python (exact line reader)
 
 
 @dataclass(frozen=True)
@@ -83,106 +120,184 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _create_stage(con: duckdb.DuckDBPyConnection) -> None:
-    cols = ", ".join(
-        f"{c} {'BIGINT' if c == 'record_number' else 'VARCHAR'}" for c in FIELD_COLUMNS
-    )
+    types = {"file_idx": "INTEGER", "record_number": "BIGINT"}
+    cols = ", ".join(f"{c} {types.get(c, 'VARCHAR')}" for c in FIELD_COLUMNS)
     con.execute(f"CREATE OR REPLACE TEMP TABLE stage_fields ({cols})")
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE stage_lines (record_number BIGINT, raw VARCHAR, "
-        "oversize BOOLEAN)"
-    )
 
 
-def _stage_json(
-    con: duckdb.DuckDBPyConnection, info: FileInfo, progress: Callable[[int], None]
-) -> None:
+def _fields_from(lines: str) -> str:
+    """SQL for the text fields of the JSON lines that the query ``lines`` yields."""
+    return f"WITH lines AS ({lines}) SELECT * FROM ({FIELDS_JSON_SQL})"  # noqa: S608
+
+
+def _stage(con: duckdb.DuckDBPyConnection, fields: str, params: dict) -> None:
+    """Append the records that the query ``fields`` yields to ``stage_fields``."""
+    con.execute(f"INSERT INTO stage_fields BY NAME {fields}", params)
+
+
+def _stage_json_fast(con: duckdb.DuckDBPyConnection, files: list[FileInfo], base: int) -> bool:
+    """Stage JSON Lines files with DuckDB's reader in one pass; False if it cannot."""
+    con.execute("SET preserve_insertion_order = true")  # rows in file order: line numbers
+    try:
+        _stage(
+            con,
+            f"SELECT * EXCLUDE (file_idx), file_idx + {base:d} AS file_idx FROM ("  # noqa: S608
+            + _fields_from(FAST_LINES_SQL) + ")",
+            {"paths": [str(f.path) for f in files]},
+        )  # fmt: skip
+        return True
+    except duckdb.Error:
+        con.execute("DELETE FROM stage_fields WHERE file_idx >= ?", [base])
+        # an oversize line, a raw 0x01 or invalid UTF-8 stops DuckDB's strict line reader,
+        # and the caller falls back; any other error is a bug and must not hide behind that
+        try:
+            con.execute(
+                f"SELECT count(*) FROM ({FAST_LINES_SQL})",  # noqa: S608 (a constant)
+                {"paths": [str(f.path) for f in files]},
+            ).fetchone()
+        except duckdb.Error:
+            return False
+        raise
+    finally:
+        con.execute("SET preserve_insertion_order = false")
+
+
+def _stage_json_exact(con: duckdb.DuckDBPyConnection, info: FileInfo, idx: int) -> None:
+    """Stage one JSON Lines file through the Python reader, in bounded batches."""
     for batch in json_line_batches(info.path, info.size):
-        con.execute("DELETE FROM stage_lines")
         con.register("stage_batch", batch)
         try:
-            con.execute("INSERT INTO stage_lines SELECT * FROM stage_batch")
+            _stage(
+                con,
+                _fields_from(f"SELECT {idx:d} AS file_idx, * FROM stage_batch"),  # noqa: S608
+                {},
+            )
         finally:
             con.unregister("stage_batch")
-        con.execute(FIELDS_JSON_SQL)
-        progress(batch.num_rows)
 
 
 def _stage_typed(
-    con: duckdb.DuckDBPyConnection, info: FileInfo, progress: Callable[[int], None]
-) -> None:
-    """Parquet or CSV: columns by name; a missing column is a missing field."""
+    con: duckdb.DuckDBPyConnection, files: list[FileInfo], base: int
+) -> tuple[str, list[str]]:
+    """Stage Parquet files (several at once) or one CSV file.
+
+    Columns are taken by name; a missing column is a missing field. Returns the staging
+    view and its file list, so that a quarantined record can keep its whole original row.
+    """
     con.execute("SET preserve_insertion_order = true")
+    view = f"stage_source_{base:d}"
+    paths = [str(f.path) for f in files]
     try:
-        # the relation API takes the path as a value: nothing is pasted into SQL text
-        if info.fmt == "parquet":
-            relation = con.read_parquet(str(info.path), file_row_number=True)
-            number = "file_row_number + 1"
+        # the relation API takes the paths as values: nothing is pasted into SQL text
+        if files[0].fmt == "parquet":
+            relation = con.read_parquet(
+                paths, file_row_number=True, filename=True, union_by_name=True
+            )
+            relation.create_view(f"{view}_raw", replace=True)
+            numbered = (
+                f"SELECT *, list_position($paths, filename) - 1 + {base:d} AS stage_idx, "  # noqa: S608
+                f"file_row_number + 1 AS stage_number FROM {view}_raw"
+            )
         else:
-            relation = con.read_csv(str(info.path), all_varchar=True, header=True)
-            number = "row_number() OVER ()"  # file order: preserve_insertion_order is on here
-        relation.create_view("stage_source", replace=True)
+            relation = con.read_csv(paths[0], all_varchar=True, header=True)
+            relation.create_view(f"{view}_raw", replace=True)
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {view}_rows AS SELECT *, "  # noqa: S608
+                f"{base:d} AS stage_idx, row_number() OVER () AS stage_number FROM {view}_raw"
+            )
+            numbered = f"SELECT * FROM {view}_rows"  # noqa: S608
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {view}_raw")  # noqa: S608
+        types = dict(
+            con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {view})").fetchall()  # noqa: S608
+        )
     except duckdb.Error as exc:
-        con.execute("SET preserve_insertion_order = false")
         raise FileRefused(
-            f"{info.path.name}: cannot be read ({str(exc).splitlines()[0]})"
+            f"{files[0].path.name}: cannot be read ({str(exc).splitlines()[0]})"
         ) from None
-    types = dict(
-        con.execute("SELECT column_name, column_type FROM (DESCRIBE stage_source)").fetchall()
-    )
+    finally:
+        con.execute("SET preserve_insertion_order = false")
 
     def col(field: str) -> str:
         source_col = TYPED_SOURCES[field]
-        return f'CAST("{source_col}" AS VARCHAR)' if source_col in types else "NULL"
+        return f'CAST("{source_col}" AS VARCHAR)' if source_col in types else "NULL::VARCHAR"
 
-    ts_type = types.get("ts")
-    ts_kind = {
-        "TIMESTAMP WITH TIME ZONE": "'TIMESTAMPTZ'",
-        "TIMESTAMP": "'TIMESTAMP'",
-        "TIMESTAMP_MS": "'TIMESTAMP'",
-        "TIMESTAMP_NS": "'TIMESTAMP'",
-        "TIMESTAMP_S": "'TIMESTAMP'",
-        "BIGINT": "'BIGINT'",
-        "INTEGER": "'BIGINT'",
-        "DOUBLE": "'DOUBLE'",
-    }.get(ts_type or "", "NULL")
+    ts_kind = TS_KINDS.get(types.get("ts", ""), "NULL::VARCHAR")
     select = ", ".join(
         [
-            f"{number} AS record_number",
-            "NULL AS raw",  # filled for quarantined rows only (to_json of the row)
-            "NULL AS problem",
+            "stage_idx AS file_idx",
+            "stage_number AS record_number",
+            "NULL::VARCHAR AS raw",  # filled for quarantined rows (the whole row as JSON)
+            "NULL::VARCHAR AS problem",
             "'canonical' AS shape",
             *(
                 f"{col(f)} AS {f}" if f != "ts_kind" else f"{ts_kind} AS ts_kind"
-                for f in FIELD_COLUMNS[4:]
+                for f in FIELD_COLUMNS[5:]
             ),
         ]
     )
-    try:
-        con.execute(f"INSERT INTO stage_fields SELECT {select} FROM stage_source")  # noqa: S608 (column names from DESCRIBE, quoted)
-        count = con.execute("SELECT count(*) FROM stage_fields").fetchone()[0]
-        progress(count)
-    finally:
-        con.execute("SET preserve_insertion_order = false")
+    params = {"paths": paths} if "$paths" in numbered else {}
+    # column names come from DESCRIBE of the files and are quoted; values are bound
+    _stage(con, f"SELECT {select} FROM ({numbered})", params)  # noqa: S608
+    return numbered, paths
 
 
-def _raw_for_typed(con: duckdb.DuckDBPyConnection, info: FileInfo) -> None:
-    """Keep the whole original row, as JSON, for each quarantined Parquet/CSV record."""
-    number = "file_row_number + 1" if info.fmt == "parquet" else "rn"
-    inner = (
-        "SELECT * FROM stage_source"
-        if info.fmt == "parquet"
-        else "SELECT row_number() OVER () AS rn, * FROM stage_source"
+def _keep_raw_rows(con: duckdb.DuckDBPyConnection, numbered: str, paths: list[str]) -> None:
+    """Quarantined records of typed files keep their original row, as JSON."""
+    params = {"paths": paths} if "$paths" in numbered else {}
+    con.execute(
+        f"""
+        UPDATE stage_checked SET raw = r.raw_json
+        FROM (
+            SELECT s.stage_idx, s.stage_number,
+                   json_merge_patch(to_json(s), '{{"filename": null, "file_row_number": null,
+                       "stage_idx": null, "stage_number": null}}')::VARCHAR AS raw_json
+            FROM ({numbered}) s
+            SEMI JOIN stage_checked q ON q.file_idx = s.stage_idx
+                  AND q.record_number = s.stage_number AND q.reason IS NOT NULL
+        ) r
+        WHERE stage_checked.file_idx = r.stage_idx AND stage_checked.record_number = r.stage_number
+        """,  # noqa: S608 (our own staging SQL; paths are bound)
+        params,
     )
-    con.execute("SET preserve_insertion_order = true")
-    try:
-        query = (
-            "UPDATE stage_checked SET raw = r.raw_json "  # noqa: S608 (constant fragments)
-            f"FROM (SELECT {number} AS n, to_json(src) AS raw_json FROM ({inner}) src) r "
-            "WHERE stage_checked.record_number = r.n AND stage_checked.reason IS NOT NULL"
-        )
-        con.execute(query)
-    finally:
-        con.execute("SET preserve_insertion_order = false")
+
+
+def _validate(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> None:
+    """``stage_fields`` -> ``stage_checked``: typed values and reasons (validate.sql)."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE stage_checked AS "  # noqa: S608 (our own SQL file)
+        f"WITH fields AS (SELECT * FROM stage_fields) SELECT * FROM ({VALIDATE_SQL})",
+        {"now": now},
+    )
+
+
+# valid records that are duplicates: their event_id is already stored, or appeared earlier in
+# the batch (file order, then record order). Duplicates are rare: only they are joined back.
+DUPLICATES_SQL = """
+CREATE OR REPLACE TEMP TABLE stage_duplicates AS
+WITH valid AS (
+    SELECT file_idx, record_number, event_id,
+           file_idx::BIGINT * 1099511627776 + record_number AS seq
+    FROM stage_checked WHERE reason IS NULL
+), repeated AS (
+    SELECT event_id, min(seq) AS first_seq FROM valid GROUP BY event_id HAVING count(*) > 1
+), stored AS (
+    SELECT DISTINCT v.event_id FROM valid v SEMI JOIN raw.events e ON e.event_id = v.event_id
+)
+SELECT v.file_idx, v.record_number FROM valid v LEFT JOIN repeated r USING (event_id)
+WHERE v.seq > r.first_seq OR v.event_id IN (SELECT event_id FROM stored)
+"""
+INSERT_EVENTS_SQL = """
+INSERT INTO raw.events
+SELECT event_id, event_type, ts, (ts AT TIME ZONE 'UTC')::DATE, user_id, session_id,
+       series_id, episode_number, position_s,
+       CASE WHEN event_type = 'episode_unlock' THEN unlock_method END,
+       CASE WHEN event_type = 'purchase' THEN amount_usd END,
+       platform, app_version, country, language, shape, $sha, record_number, $now
+FROM stage_checked c
+WHERE c.file_idx = $idx AND c.reason IS NULL
+  AND NOT EXISTS (SELECT 1 FROM stage_duplicates d
+                  WHERE d.file_idx = $idx AND d.record_number = c.record_number)
+"""
 
 
 def ingest_file(
@@ -192,105 +307,204 @@ def ingest_file(
     progress: Callable[[int], None] | None = None,
 ) -> FileAccounting:
     """Ingest one event file (idempotent, atomic). Never raises for bad records."""
-    started = time.perf_counter()
+    return ingest_files(con, [path], now=now, progress=progress)[0]
+
+
+def ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    paths: Iterable[Path],
+    now: dt.datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[FileAccounting]:
+    """Ingest event files in the given order; one accounting per path, in that order.
+
+    Idempotent (a file whose content was ingested before changes nothing) and atomic per
+    file. Never raises for bad records or bad files: they are quarantined or refused.
+    """
     now = now or dt.datetime.now(dt.UTC)
     tick = progress or (lambda _n: None)
     ensure_schema(con)
-    path = Path(path)
-    try:
-        info = inspect_file(path)
-    except FileRefused as exc:
-        return FileAccounting(str(path), "", "", 0, 0, 0, 0, "refused", str(exc))
-    done = con.execute(
-        "SELECT file_path, format, records_in, loaded, quarantined, duplicates "
-        "FROM raw.ingestion_files WHERE content_sha256 = ?",
-        [info.sha256],
-    ).fetchone()
-    if done:
-        return FileAccounting(
-            str(path), info.sha256, done[1], done[2], done[3], done[4], done[5],
-            "already_ingested", f"same content as {done[0]}, ingested before",
-        )  # fmt: skip
-    if info.size == 0:
-        return _refuse(con, info, now, f"{path.name}: empty file, nothing to ingest")
-    _create_stage(con)
-    try:
-        if info.fmt == "jsonl":
-            _stage_json(con, info, tick)
+    results: dict[int, FileAccounting] = {}
+    pending: list[tuple[int, FileInfo]] = []
+    seen: dict[str, str] = {}
+    for i, path in enumerate(Path(p) for p in paths):
+        try:
+            info = inspect_file(path)
+        except FileRefused as exc:
+            results[i] = FileAccounting(str(path), "", "", 0, 0, 0, 0, "refused", str(exc))
+            continue
+        done = con.execute(
+            "SELECT file_path, format, records_in, loaded, quarantined, duplicates "
+            "FROM raw.ingestion_files WHERE content_sha256 = ?",
+            [info.sha256],
+        ).fetchone()
+        if done:
+            results[i] = FileAccounting(
+                str(path), info.sha256, done[1], done[2], done[3], done[4], done[5],
+                "already_ingested", f"same content as {done[0]}, ingested before",
+            )  # fmt: skip
+        elif info.sha256 in seen:
+            results[i] = FileAccounting(
+                str(path), info.sha256, info.fmt, 0, 0, 0, 0, "already_ingested",
+                f"same content as {seen[info.sha256]}, given twice",
+            )  # fmt: skip
+        elif info.size == 0:
+            results[i] = _refuse(con, info, now, f"{path.name}: empty file, nothing to ingest")
         else:
-            _stage_typed(con, info, tick)
-    except FileRefused as exc:
-        return _refuse(con, info, now, str(exc))
-    records_in = con.execute("SELECT count(*) FROM stage_fields").fetchone()[0]
-    if records_in == 0:
-        return _refuse(con, info, now, f"{path.name}: no records (only blank lines)")
-    con.execute(VALIDATE_SQL, {"now": now})
-    if info.fmt != "jsonl":
-        _raw_for_typed(con, info)
-    # a record is a duplicate if its event_id is already stored or appeared earlier in the file
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE stage_valid AS
-        SELECT c.*,
-               row_number() OVER (PARTITION BY c.event_id ORDER BY c.record_number) > 1
-               OR EXISTS (SELECT 1 FROM raw.events e WHERE e.event_id = c.event_id)
-                   AS is_duplicate
-        FROM stage_checked c WHERE c.reason IS NULL
-        """
-    )
-    counts = con.execute(
-        "SELECT count(*) FILTER (WHERE NOT is_duplicate), count(*) FILTER (WHERE is_duplicate) "
-        "FROM stage_valid"
-    ).fetchone()
-    loaded, duplicates = counts
-    quarantined = records_in - loaded - duplicates
-    reasons = dict(
-        con.execute(
-            "SELECT reason, count(*) FROM stage_checked WHERE reason IS NOT NULL GROUP BY 1 "
-            "ORDER BY 1"
-        ).fetchall()
-    )
-    seconds = time.perf_counter() - started
-    con.execute("BEGIN TRANSACTION")
+            seen[info.sha256] = str(path)
+            pending.append((i, info))
+    # batches of files staged together (bounded by size on disk)
+    batch: list[tuple[int, FileInfo]] = []
+    size = 0
+    for item in pending:
+        batch.append(item)
+        size += item[1].size
+        if size >= BATCH_BYTES:
+            results.update(_ingest_batch(con, batch, now, tick))
+            batch, size = [], 0
+    if batch:
+        results.update(_ingest_batch(con, batch, now, tick))
+    return [results[i] for i in sorted(results)]
+
+
+def _ingest_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: list[tuple[int, FileInfo]],
+    now: dt.datetime,
+    tick: Callable[[int], None],
+) -> dict[int, FileAccounting]:
+    started = time.perf_counter()
+    results: dict[int, FileAccounting] = {}
+    readers: dict[int, str] = {}
+    _create_stage(con)
+    typed: list[tuple[str, list[str]]] = []
     try:
-        con.execute(
-            """
-            INSERT INTO raw.events
-            SELECT event_id, event_type, ts, (ts AT TIME ZONE 'UTC')::DATE, user_id, session_id,
-                   series_id, episode_number, position_s,
-                   CASE WHEN event_type = 'episode_unlock' THEN unlock_method END,
-                   CASE WHEN event_type = 'purchase' THEN amount_usd END,
-                   platform, app_version, country, language, shape, $sha, record_number, $now
-            FROM stage_valid WHERE NOT is_duplicate
-            ORDER BY ts
-            """,
-            {"sha": info.sha256, "now": now},
+        fast: list[int] = []
+        parquet: list[int] = []
+        for pos, (i, info) in enumerate(batch):
+            try:
+                if info.fmt == "parquet":
+                    parquet.append(pos)
+                elif info.fmt == "csv":
+                    typed.append(_stage_typed(con, [info], pos))
+                    readers[pos] = "duckdb"
+                elif precheck_json(info):
+                    fast.append(pos)
+                else:
+                    _stage_json_exact(con, info, pos)
+                    readers[pos] = "python"
+            except FileRefused as exc:
+                results[i] = _refuse(con, info, now, str(exc))
+        # contiguous runs of fast files share one DuckDB read; a run that fails is retried
+        # file by file, and a file that still fails goes through the exact reader
+        for run in _runs(fast):
+            if _stage_json_fast(con, [batch[pos][1] for pos in run], run[0]):
+                readers.update({pos: "duckdb" for pos in run})
+                continue
+            for pos in run:
+                info = batch[pos][1]
+                if _stage_json_fast(con, [info], pos):
+                    readers[pos] = "duckdb"
+                    continue
+                try:
+                    _stage_json_exact(con, info, pos)
+                    readers[pos] = "python"
+                except FileRefused as exc:
+                    results[batch[pos][0]] = _refuse(con, info, now, str(exc))
+        for run in _runs(parquet):
+            try:
+                typed.append(_stage_typed(con, [batch[pos][1] for pos in run], run[0]))
+                readers.update({pos: "duckdb" for pos in run})
+            except FileRefused:
+                for pos in run:  # find the unreadable file(s): one by one
+                    try:
+                        typed.append(_stage_typed(con, [batch[pos][1]], pos))
+                        readers[pos] = "duckdb"
+                    except FileRefused as exc:
+                        results[batch[pos][0]] = _refuse(con, batch[pos][1], now, str(exc))
+        staged = dict(
+            con.execute("SELECT file_idx, count(*) FROM stage_fields GROUP BY 1").fetchall()
         )
-        con.execute(
-            """
-            INSERT INTO raw.quarantine
-            SELECT $path, $sha, record_number, reason, raw, $now, 'quarantined', NULL
-            FROM stage_checked WHERE reason IS NOT NULL ORDER BY record_number
-            """,
-            {"path": str(path), "sha": info.sha256, "now": now},
-        )
-        seconds = time.perf_counter() - started
-        con.execute(
-            "INSERT INTO raw.ingestion_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [str(path), info.sha256, info.fmt, info.size, records_in, loaded, quarantined,
-             duplicates, now, seconds],
-        )  # fmt: skip
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        tick(sum(staged.values()))
+        _validate(con, now)
+        for numbered, typed_paths in typed:
+            _keep_raw_rows(con, numbered, typed_paths)
+        con.execute(DUPLICATES_SQL)
+        counts = {
+            row[0]: row[1:]
+            for row in con.execute(
+                """
+                SELECT c.file_idx, count(*), count(*) FILTER (WHERE c.reason IS NULL),
+                       (SELECT count(*) FROM stage_duplicates d WHERE d.file_idx = c.file_idx)
+                FROM stage_checked c GROUP BY c.file_idx
+                """
+            ).fetchall()
+        }
+        reasons: dict[int, dict[str, int]] = {}
+        for idx, reason, n in con.execute(
+            "SELECT file_idx, reason, count(*) FROM stage_checked WHERE reason IS NOT NULL "
+            "GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall():
+            reasons.setdefault(idx, {})[reason] = n
+        for pos, (i, info) in enumerate(batch):
+            if i in results:
+                continue
+            records_in, valid, duplicates = counts.get(pos, (0, 0, 0))
+            if records_in == 0:
+                results[i] = _refuse(
+                    con, info, now, f"{info.path.name}: no records (only blank lines)"
+                )
+                continue
+            loaded, quarantined = valid - duplicates, records_in - valid
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(INSERT_EVENTS_SQL, {"sha": info.sha256, "now": now, "idx": pos})
+                con.execute(
+                    """
+                    INSERT INTO raw.quarantine
+                    SELECT $path, $sha, record_number, reason, raw, $now, 'quarantined', NULL
+                    FROM stage_checked WHERE file_idx = $idx AND reason IS NOT NULL
+                    ORDER BY record_number
+                    """,
+                    {"path": str(info.path), "sha": info.sha256, "now": now, "idx": pos},
+                )
+                seconds = time.perf_counter() - started
+                con.execute(
+                    "INSERT INTO raw.ingestion_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [str(info.path), info.sha256, info.fmt, info.size, records_in, loaded,
+                     quarantined, duplicates, now, seconds],
+                )  # fmt: skip
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            results[i] = FileAccounting(
+                str(info.path), info.sha256, info.fmt, records_in, loaded, quarantined,
+                duplicates, "ingested", "", reasons.get(pos, {}), seconds, readers.get(pos, ""),
+            )  # fmt: skip
     finally:
-        for table in ("stage_lines", "stage_fields", "stage_checked", "stage_valid"):
-            con.execute(f"DROP TABLE IF EXISTS {table}")
-    return FileAccounting(
-        str(path), info.sha256, info.fmt, records_in, loaded, quarantined, duplicates,
-        "ingested", "", reasons, seconds,
-    )  # fmt: skip
+        _drop_stage(con, len(batch))
+    return results
+
+
+def _runs(positions: list[int]) -> list[list[int]]:
+    """Split sorted positions into runs of consecutive numbers."""
+    runs: list[list[int]] = []
+    for pos in positions:
+        if runs and runs[-1][-1] == pos - 1:
+            runs[-1].append(pos)
+        else:
+            runs.append([pos])
+    return runs
+
+
+def _drop_stage(con: duckdb.DuckDBPyConnection, n_files: int = 0) -> None:
+    for table in ("stage_fields", "stage_checked", "stage_duplicates", "replay_source"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
+    for pos in range(n_files):
+        con.execute(f"DROP VIEW IF EXISTS stage_source_{pos:d}")
+        con.execute(f"DROP VIEW IF EXISTS stage_source_{pos:d}_raw")
+        con.execute(f"DROP TABLE IF EXISTS stage_source_{pos:d}_rows")
 
 
 def _refuse(
@@ -332,80 +546,91 @@ def replay_quarantine(
     """
     now = now or dt.datetime.now(dt.UTC)
     ensure_schema(con)
-    _create_stage(con)
+    reasons = ", ".join(f"'{r}'" for r in REPLAYABLE_REASONS)  # constants
     con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE replay_source AS
-        SELECT row_number() OVER () AS replay_id, q.rowid AS q_rowid, q.file_sha256,
-               q.record_number AS original_record_number, q.raw_record
-        FROM raw.quarantine q
-        WHERE q.status = 'quarantined' AND q.reason IN ('unknown_series', 'unknown_episode')
-        """
+        "CREATE OR REPLACE TEMP TABLE replay_source AS "  # noqa: S608
+        "SELECT row_number() OVER (ORDER BY q.file_sha256, q.record_number) AS replay_id, "
+        "q.rowid AS q_rowid, q.file_sha256, q.record_number AS original_record_number, "
+        "q.raw_record FROM raw.quarantine q "
+        f"WHERE q.status = 'quarantined' AND q.reason IN ({reasons})"
     )
     examined = con.execute("SELECT count(*) FROM replay_source").fetchone()[0]
     if examined == 0:
+        _drop_stage(con)
         return ReplayResult(0, 0, 0, 0)
-    con.execute("INSERT INTO stage_lines SELECT replay_id, raw_record, false FROM replay_source")
-    con.execute(FIELDS_JSON_SQL)
-    con.execute(VALIDATE_SQL, {"now": now})
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE replay_valid AS
-        SELECT c.*, r.q_rowid, r.file_sha256, r.original_record_number,
-               row_number() OVER (PARTITION BY c.event_id ORDER BY r.file_sha256,
-                                  r.original_record_number) > 1
-               OR EXISTS (SELECT 1 FROM raw.events e WHERE e.event_id = c.event_id)
-                   AS is_duplicate
-        FROM stage_checked c JOIN replay_source r ON r.replay_id = c.record_number
-        WHERE c.reason IS NULL
-        """
-    )
-    con.execute("BEGIN TRANSACTION")
     try:
+        _create_stage(con)
+        # the raw records are JSON (a Parquet/CSV row was kept as to_json of the row); the
+        # replay order (file, then record) makes the first delivery of an event_id win
+        _stage(
+            con,
+            _fields_from(
+                "SELECT 0 AS file_idx, replay_id AS record_number, raw_record AS raw, "
+                "false AS oversize FROM replay_source"
+            ),
+            {},
+        )
+        _validate(con, now)
+        con.execute(DUPLICATES_SQL)
         con.execute(
             """
-            INSERT INTO raw.events
-            SELECT event_id, event_type, ts, (ts AT TIME ZONE 'UTC')::DATE, user_id, session_id,
-                   series_id, episode_number, position_s,
-                   CASE WHEN event_type = 'episode_unlock' THEN unlock_method END,
-                   CASE WHEN event_type = 'purchase' THEN amount_usd END,
-                   platform, app_version, country, language, shape, file_sha256,
-                   original_record_number, $now
-            FROM replay_valid WHERE NOT is_duplicate ORDER BY ts
-            """,
-            {"now": now},
-        )
-        con.execute(
-            """
-            UPDATE raw.quarantine SET
-                status = CASE WHEN v.is_duplicate THEN 'replayed_duplicate'
-                              ELSE 'replayed_loaded' END,
-                replayed_at = $now
-            FROM replay_valid v WHERE raw.quarantine.rowid = v.q_rowid
-            """,
-            {"now": now},
-        )
-        con.execute(
-            """
-            UPDATE raw.ingestion_files SET
-                loaded = raw.ingestion_files.loaded + d.n_loaded,
-                duplicates = raw.ingestion_files.duplicates + d.n_duplicates,
-                quarantined = raw.ingestion_files.quarantined - d.n_loaded - d.n_duplicates
-            FROM (SELECT file_sha256,
-                         count(*) FILTER (WHERE NOT is_duplicate) AS n_loaded,
-                         count(*) FILTER (WHERE is_duplicate) AS n_duplicates
-                  FROM replay_valid GROUP BY 1) d
-            WHERE raw.ingestion_files.content_sha256 = d.file_sha256
+            CREATE OR REPLACE TEMP TABLE replay_checked AS
+            SELECT c.record_number AS replay_id, r.q_rowid, r.file_sha256,
+                   r.original_record_number,
+                   EXISTS (SELECT 1 FROM stage_duplicates d
+                           WHERE d.record_number = c.record_number) AS is_duplicate
+            FROM stage_checked c JOIN replay_source r ON r.replay_id = c.record_number
+            WHERE c.reason IS NULL
             """
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    loaded, duplicates = con.execute(
-        "SELECT count(*) FILTER (WHERE NOT is_duplicate), count(*) FILTER (WHERE is_duplicate) "
-        "FROM replay_valid"
-    ).fetchone()
-    for table in ("stage_lines", "stage_fields", "stage_checked", "replay_valid", "replay_source"):
-        con.execute(f"DROP TABLE IF EXISTS {table}")
+        loaded, duplicates = con.execute(
+            "SELECT count(*) FILTER (WHERE NOT is_duplicate), count(*) FILTER (WHERE "
+            "is_duplicate) FROM replay_checked"
+        ).fetchone()
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(
+                """
+                INSERT INTO raw.events
+                SELECT c.event_id, c.event_type, c.ts, (c.ts AT TIME ZONE 'UTC')::DATE,
+                       c.user_id, c.session_id, c.series_id, c.episode_number, c.position_s,
+                       CASE WHEN c.event_type = 'episode_unlock' THEN c.unlock_method END,
+                       CASE WHEN c.event_type = 'purchase' THEN c.amount_usd END,
+                       c.platform, c.app_version, c.country, c.language, c.shape,
+                       v.file_sha256, v.original_record_number, $now
+                FROM stage_checked c JOIN replay_checked v ON v.replay_id = c.record_number
+                WHERE NOT v.is_duplicate
+                """,
+                {"now": now},
+            )
+            con.execute(
+                """
+                UPDATE raw.quarantine SET
+                    status = CASE WHEN v.is_duplicate THEN 'replayed_duplicate'
+                                  ELSE 'replayed_loaded' END,
+                    replayed_at = $now
+                FROM replay_checked v WHERE raw.quarantine.rowid = v.q_rowid
+                """,
+                {"now": now},
+            )
+            con.execute(
+                """
+                UPDATE raw.ingestion_files SET
+                    loaded = raw.ingestion_files.loaded + d.n_loaded,
+                    duplicates = raw.ingestion_files.duplicates + d.n_duplicates,
+                    quarantined = raw.ingestion_files.quarantined - d.n_loaded - d.n_duplicates
+                FROM (SELECT file_sha256,
+                             count(*) FILTER (WHERE NOT is_duplicate) AS n_loaded,
+                             count(*) FILTER (WHERE is_duplicate) AS n_duplicates
+                      FROM replay_checked GROUP BY 1) d
+                WHERE raw.ingestion_files.content_sha256 = d.file_sha256
+                """
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.execute("DROP TABLE IF EXISTS replay_checked")
+        _drop_stage(con)
     return ReplayResult(examined, loaded, duplicates, examined - loaded - duplicates)

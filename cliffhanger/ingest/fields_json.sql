@@ -1,52 +1,59 @@
--- JSON lines (stage_lines: record_number, raw, oversize) -> stage_fields, one row per record,
--- every field as text, whether the record is canonical (CONTRACT §2a) or Segment (§2b).
-INSERT INTO stage_fields
+-- JSON lines (relation `lines`: file_idx, record_number, raw, oversize) -> one row per record with
+-- every field as text (the columns of stage_fields), whether the record is canonical (CONTRACT §2a) or Segment
+-- (§2b). Each line is parsed once, by json_transform; a line that is not a JSON object
+-- transforms to NULL (malformed).
 WITH parsed AS (
-    SELECT record_number, raw, oversize,
-           CASE WHEN NOT oversize AND json_valid(raw) THEN raw::JSON END AS j
-    FROM stage_lines
-), typed AS (
-    SELECT *,
-           CASE WHEN j IS NULL THEN NULL ELSE json_type(j) END AS root_type
+    SELECT file_idx, record_number, raw, oversize,
+           CASE WHEN NOT oversize THEN try(json_transform(raw, '{
+               "type": "VARCHAR", "event": "VARCHAR", "messageId": "VARCHAR",
+               "userId": "VARCHAR", "anonymousId": "VARCHAR", "timestamp": "JSON",
+               "properties": {"asset_id": "VARCHAR", "content_asset_id": "VARCHAR",
+                              "content_asset_ids": ["VARCHAR"], "position": "VARCHAR",
+                              "session_id": "VARCHAR"},
+               "context": {"app": {"version": "VARCHAR"}, "os": {"name": "VARCHAR"},
+                           "locale": "VARCHAR"},
+               "event_id": "VARCHAR", "event_type": "VARCHAR", "ts": "JSON",
+               "user_id": "VARCHAR", "session_id": "VARCHAR", "series_id": "VARCHAR",
+               "episode_number": "VARCHAR", "episode_id": "VARCHAR", "position_s": "VARCHAR",
+               "unlock_method": "VARCHAR", "amount_usd": "VARCHAR", "platform": "VARCHAR",
+               "app_version": "VARCHAR", "country": "VARCHAR", "language": "VARCHAR"
+           }')) END AS x
+    FROM lines
+), shaped AS (
+    SELECT *, x.type = 'track' AS is_segment,
+           CASE WHEN x.type = 'track' THEN x.timestamp ELSE x.ts END AS ts_json
     FROM parsed
-), extracted AS (
-    SELECT record_number, raw, oversize, root_type,
-           json_extract_string(j, [
-               '$.type', '$.event', '$.messageId', '$.userId', '$.anonymousId', '$.timestamp',
-               '$.properties.asset_id', '$.properties.content_asset_id',
-               '$.properties.content_asset_ids[0]', '$.properties.position',
-               '$.properties.session_id', '$.context.app.version', '$.context.os.name',
-               '$.context.locale',
-               '$.event_id', '$.event_type', '$.ts', '$.user_id', '$.session_id', '$.series_id',
-               '$.episode_number', '$.episode_id', '$.position_s', '$.unlock_method',
-               '$.amount_usd', '$.platform', '$.app_version', '$.country', '$.language'
-           ]) AS x,
-           json_type(j, ['$.ts', '$.timestamp']) AS ts_types
-    FROM typed
 )
 SELECT
+    file_idx,
     record_number,
     raw,
     CASE
         WHEN oversize THEN 'record_too_large'
-        WHEN root_type IS NULL OR root_type <> 'OBJECT' THEN 'malformed'
-        WHEN x[1] IS NOT NULL AND x[1] <> 'track' THEN 'unsupported_shape'
+        WHEN x IS NULL OR NOT starts_with(ltrim(raw), '{') THEN 'malformed'
+        WHEN x.type IS NOT NULL AND x.type <> 'track' THEN 'unsupported_shape'
     END AS problem,
-    CASE WHEN x[1] = 'track' THEN 'segment' ELSE 'canonical' END AS shape,
-    CASE WHEN x[1] = 'track' THEN x[3] ELSE x[15] END AS event_id,
-    CASE WHEN x[1] = 'track' THEN x[2] ELSE x[16] END AS event_name,
-    CASE WHEN x[1] = 'track' THEN x[6] ELSE x[17] END AS ts_raw,
-    CASE WHEN x[1] = 'track' THEN ts_types[2] ELSE ts_types[1] END AS ts_kind,
-    CASE WHEN x[1] = 'track' THEN coalesce(nullif(x[4], ''), x[5]) ELSE x[18] END AS user_id,
-    CASE WHEN x[1] = 'track' THEN x[11] ELSE x[19] END AS session_id,
-    CASE WHEN x[1] = 'track' THEN NULL ELSE x[20] END AS series_id,
-    CASE WHEN x[1] = 'track' THEN NULL ELSE x[21] END AS episode_number_raw,
-    CASE WHEN x[1] = 'track' THEN coalesce(x[7], x[8], x[9]) ELSE x[22] END AS episode_id,
-    CASE WHEN x[1] = 'track' THEN x[10] ELSE x[23] END AS position_raw,
-    CASE WHEN x[1] = 'track' THEN NULL ELSE x[24] END AS unlock_method,
-    CASE WHEN x[1] = 'track' THEN NULL ELSE x[25] END AS amount_raw,
-    CASE WHEN x[1] = 'track' THEN x[13] ELSE x[26] END AS platform,
-    CASE WHEN x[1] = 'track' THEN x[12] ELSE x[27] END AS app_version,
-    CASE WHEN x[1] = 'track' THEN nullif(split_part(x[14], '-', 2), '') ELSE x[28] END AS country,
-    CASE WHEN x[1] = 'track' THEN nullif(split_part(x[14], '-', 1), '') ELSE x[29] END AS language
-FROM extracted;
+    CASE WHEN is_segment THEN 'segment' ELSE 'canonical' END AS shape,
+    CASE WHEN is_segment THEN x.messageId ELSE x.event_id END AS event_id,
+    CASE WHEN is_segment THEN x.event ELSE x.event_type END AS event_name,
+    ts_json ->> '$' AS ts_raw,
+    json_type(ts_json) AS ts_kind,
+    CASE WHEN is_segment THEN coalesce(nullif(x.userId, ''), x.anonymousId) ELSE x.user_id END
+        AS user_id,
+    CASE WHEN is_segment THEN x.properties.session_id ELSE x.session_id END AS session_id,
+    CASE WHEN is_segment THEN NULL ELSE x.series_id END AS series_id,
+    CASE WHEN is_segment THEN NULL ELSE x.episode_number END AS episode_number_raw,
+    CASE WHEN is_segment
+         THEN coalesce(x.properties.asset_id, x.properties.content_asset_id,
+                       x.properties.content_asset_ids[1])
+         ELSE x.episode_id END AS episode_id,
+    CASE WHEN is_segment THEN x.properties.position ELSE x.position_s END AS position_raw,
+    CASE WHEN is_segment THEN NULL ELSE x.unlock_method END AS unlock_method,
+    CASE WHEN is_segment THEN NULL ELSE x.amount_usd END AS amount_raw,
+    CASE WHEN is_segment THEN x.context.os.name ELSE x.platform END AS platform,
+    CASE WHEN is_segment THEN x.context.app.version ELSE x.app_version END AS app_version,
+    CASE WHEN is_segment THEN nullif(split_part(x.context.locale, '-', 2), '')
+         ELSE x.country END AS country,
+    CASE WHEN is_segment THEN nullif(split_part(x.context.locale, '-', 1), '')
+         ELSE x.language END AS language
+FROM shaped

@@ -1,7 +1,6 @@
--- stage_fields -> stage_checked: typed canonical values and, for a bad record, the one
--- machine-readable reason of CONTRACT §2c (checked in a fixed order; first failure wins).
--- $now is the ingestion time (for ts_out_of_range).
-CREATE OR REPLACE TEMP TABLE stage_checked AS
+-- Records (relation `fields`, the columns of stage_fields) -> typed canonical values and,
+-- for a bad record, the one machine-readable reason of CONTRACT §2c (checked in a fixed
+-- order; the first failure wins). $now is the ingestion time (for ts_out_of_range).
 WITH mapped AS (
     SELECT f.*,
         CASE
@@ -44,7 +43,7 @@ WITH mapped AS (
         f.event_name IN ('episode_progress', 'episode_complete', 'episode_exit',
             'Video Content Playing', 'Video Content Completed', 'Video Playback Exited',
             'Video Playback Interrupted') AS needs_position
-    FROM stage_fields f
+    FROM fields f
 ), resolved AS (
     SELECT m.*,
         ep.series_id AS ep_series_id,
@@ -55,6 +54,7 @@ WITH mapped AS (
     LEFT JOIN raw.series s ON s.series_id = m.series_id
 )
 SELECT
+    file_idx,
     record_number,
     raw,
     shape,
@@ -108,4 +108,4 @@ SELECT
         WHEN event_type = 'purchase' AND (amount_usd IS NULL OR amount_usd < 0
             OR isnan(amount_usd) OR isinf(amount_usd)) THEN 'bad_value:amount_usd'
     END AS reason
-FROM resolved;
+FROM resolved
