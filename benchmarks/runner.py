@@ -114,7 +114,7 @@ def calibrate_users(target_events: int) -> tuple[int, int]:
         shutil.rmtree(pilot, ignore_errors=True)
         estimate = max(1, round(target_events * users / result.n_events))
         series = GenerateSpec(users=estimate, days=DAYS).n_series
-        users = max(1000, estimate // 2)
+        users = estimate  # the second pilot runs at full scale
     return estimate, series
 
 
@@ -126,6 +126,7 @@ def bare_load_stage(data: str, fmt: str) -> dict:
     db.unlink(missing_ok=True)
     con = duckdb.connect(str(db))
     con.execute("SET memory_limit = '4GB'")
+    con.execute("SET enable_progress_bar = false")
     files = sorted(str(p) for p in (Path(data) / "events").iterdir())
     if fmt == "parquet":
         con.execute("CREATE TABLE t AS SELECT * FROM read_parquet(?)", [files])

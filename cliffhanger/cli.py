@@ -216,10 +216,11 @@ def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
                 snap = publish(con, paths(), info={"metric_params": metric_params().as_dict()})
     if results:
         table = Table("file", "status", "records in", "loaded", "quarantined", "duplicates")
+        table.columns[1].no_wrap = True
         for r in results:
             table.add_row(
                 Path(r.file_path).name,
-                r.status if not r.message else f"{r.status}: {r.message}",
+                r.status,
                 f"{r.records_in:,}",
                 f"{r.loaded:,}",
                 f"{r.quarantined:,}",
@@ -237,6 +238,9 @@ def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
         out.print(table)
     if not no_publish and (results or catalogs or replay):
         out.print(f"published warehouse snapshot {snap.version}: {paths().warehouse}")
+    for r in results:
+        if r.message:
+            err.print(f"{Path(r.file_path).name}: {r.message}", soft_wrap=True, markup=False)
     refused = [r for r in results if r.status == "refused"]
     if refused:
         raise UserError(f"{len(refused)} file(s) refused: " + "; ".join(r.message for r in refused))

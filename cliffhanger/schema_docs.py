@@ -107,6 +107,50 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
+EXAMPLES: dict[str, str] = {
+    "series": "SELECT production_type, count(*) AS series, median(production_cost_usd) AS "
+    "median_cost\nFROM analytics.series GROUP BY 1 ORDER BY 2 DESC;",
+    "episodes": "SELECT series_id, sum(duration_s) / 60 AS runtime_minutes\n"
+    "FROM analytics.episodes GROUP BY 1 ORDER BY 2 DESC LIMIT 10;",
+    "events": "SELECT event_date, count(DISTINCT user_id) AS dau, count(DISTINCT session_key) "
+    "AS sessions\nFROM analytics.events GROUP BY 1 ORDER BY 1;",
+    "ingestion_files": "SELECT file_path, records_in, loaded, quarantined, duplicates,\n"
+    "       records_in = loaded + quarantined + duplicates AS balanced\n"
+    "FROM analytics.ingestion_files ORDER BY ingested_at DESC;",
+    "quarantine": "SELECT reason, count(*) AS records, any_value(raw_record) AS example\n"
+    "FROM analytics.quarantine WHERE status = 'quarantined' GROUP BY 1 ORDER BY 2 DESC;",
+    "refused_files": "SELECT file_path, reason, refused_at FROM analytics.refused_files;",
+}
+
+
+def render_markdown() -> str:
+    """docs/data-dictionary.md: every public table, its grain, columns and an example query."""
+    lines = [
+        "# Data dictionary",
+        "",
+        "The public face of the warehouse is the `analytics` schema of",
+        "`warehouse/cliffhanger.duckdb` (open it read-only: `duckdb -readonly",
+        "warehouse/cliffhanger.duckdb`, or `duckdb.connect(path, read_only=True)`). The same",
+        "texts are stored as DuckDB comments: `SELECT table_name, comment FROM duckdb_tables()`",
+        "and `SELECT column_name, comment FROM duckdb_columns() WHERE table_name = '...'`.",
+        "",
+        "This page is generated from `cliffhanger/schema_docs.py` "
+        "(`python -m cliffhanger.schema_docs > docs/data-dictionary.md`); a test keeps the two "
+        "in step.",
+        "",
+        "`analytics.snapshot_info` (one row) says which snapshot you have open, when it was "
+        "published, its tables' row counts and the metric parameters in force.",
+        "",
+    ]
+    for table, (description, columns) in TABLES.items():
+        lines += [f"## analytics.{table}", "", description, "", "| column | meaning |", "|---|---|"]
+        lines += [f"| `{c}` | {text} |" for c, text in columns.items()]
+        if table in EXAMPLES:
+            lines += ["", "```sql", EXAMPLES[table], "```"]
+        lines.append("")
+    return "\n".join(lines)
+
+
 def apply_comments(con: duckdb.DuckDBPyConnection, table: str, schema: str = "analytics") -> None:
     """``COMMENT ON`` the table and each documented column that exists."""
     description, columns = TABLES[table]
@@ -130,3 +174,7 @@ def sql_literal(text: str) -> str:
     Only for the project's own documentation texts, never for user input.
     """
     return "'" + text.replace("'", "''") + "'"
+
+
+if __name__ == "__main__":
+    print(render_markdown(), end="")

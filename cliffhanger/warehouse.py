@@ -74,6 +74,7 @@ def working_database(
                 con.execute("SET preserve_insertion_order = false")
                 # per-file commits write the WAL; checkpoint in larger steps, not every commit
                 con.execute("SET checkpoint_threshold = '256MB'")
+                con.execute("SET enable_progress_bar = false")  # our CLI shows its own
                 yield con
             finally:
                 con.close()

@@ -106,3 +106,32 @@ def test_run_without_data_says_what_to_do(tmp_path: Path) -> None:
     result = run_cli("run", cwd=tmp_path, env={"CLIFFHANGER_HOME": str(tmp_path)})
     assert result.returncode == 1
     assert "cliffhanger generate" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ingest_prints_the_accounting_and_a_total(tmp_path: Path) -> None:
+    data = Path(__file__).resolve().parents[1] / "data_samples" / "dirty"
+    manifest = __import__("json").loads((data / "manifest.json").read_text())
+    result = run_cli("ingest", str(data / "catalog"), str(data / "events"), cwd=tmp_path,
+                     env={"CLIFFHANGER_HOME": str(tmp_path)})  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    total = [line for line in result.stdout.splitlines() if "total" in line][0]
+    numbers = [int(x.replace(",", "")) for x in total.replace("│", " ").split() if x[0].isdigit()]
+    files = manifest["files"]
+    assert numbers == [
+        sum(f["records"] for f in files), sum(f["expected_loaded"] for f in files),
+        sum(f["expected_quarantined"] for f in files), sum(f["expected_duplicates"] for f in files),
+    ]  # fmt: skip
+    assert "published warehouse snapshot" in result.stdout
+    again = run_cli("ingest", str(data / "events"), cwd=tmp_path,
+                    env={"CLIFFHANGER_HOME": str(tmp_path)})  # fmt: skip
+    assert again.returncode == 0 and again.stdout.count("already_ingested") == len(files)
+
+
+def test_ingest_of_a_missing_path_is_one_line(tmp_path: Path) -> None:
+    result = run_cli("ingest", str(tmp_path / "nope.jsonl"), cwd=tmp_path,
+                     env={"CLIFFHANGER_HOME": str(tmp_path)})  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"cliffhanger: error: no such file or folder: {tmp_path / 'nope.jsonl'}"
+    ]
+    assert not (tmp_path / "warehouse").exists()

@@ -78,6 +78,11 @@ def test_catalog_is_published_read_only_with_docs(home: Path) -> None:
         "AND column_name = 'paywall_episode'"
     ).fetchone()[0]
     assert "free_episodes + 1" in col_comment
+    undocumented = con.execute(
+        "SELECT table_name, column_name FROM duckdb_columns() WHERE schema_name = 'analytics' "
+        "AND table_name <> 'snapshot_info' AND comment IS NULL"
+    ).fetchall()
+    assert undocumented == []
     mats = {
         e.materialization.asset_key.to_user_string(): e.materialization.metadata
         for e in result.get_asset_materialization_events()
@@ -240,3 +245,12 @@ def test_the_landing_sensor_requests_a_run_for_new_files(home: Path) -> None:
     again = landing_files(dg.build_sensor_context(cursor=first.cursor, resources={"store": store}))
     assert len(again.run_requests) == 1
     assert again.run_requests[0].run_key != first.run_requests[0].run_key
+
+
+def test_the_data_dictionary_is_in_step_with_the_warehouse_comments() -> None:
+    from cliffhanger.schema_docs import render_markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "data-dictionary.md"
+    assert doc.read_text() == render_markdown(), (
+        "regenerate: python -m cliffhanger.schema_docs > docs/data-dictionary.md"
+    )

@@ -38,18 +38,15 @@ BATCH_BYTES = 160 << 20  # files staged together, by size on disk (~1.5 GB of JS
 
 # DuckDB reads the lines itself (fast, streaming, gzip included) as one text column split on
 # 0x01, which cannot appear raw in JSON: strict mode turns a line holding one (or an oversize
-# line, or invalid UTF-8) into an error, and the files then go through the exact Python
-# reader instead. Blank lines come through as NULL, so counting rows gives line numbers.
+# line, or invalid UTF-8) into an error, and that file then goes through the exact Python
+# reader instead. Blank lines come through as NULL, so row_number() is the line number.
 FAST_LINES_SQL = (
-    "SELECT list_position($paths, filename) - 1 AS file_idx,"  # noqa: S608 (a constant)
-    "       rn - min(rn) OVER (PARTITION BY filename) + 1 AS record_number,"
-    "       raw, false AS oversize"
-    " FROM (SELECT row_number() OVER () AS rn, filename, raw"
-    "       FROM read_csv($paths, columns = {'raw': 'VARCHAR'}, delim = chr(1), quote = '',"
-    "                     escape = '', header = false, auto_detect = false, strict_mode = true,"
-    "                     filename = true, new_line = '\\n',"
-    f"                     max_line_size = {MAX_RECORD_BYTES:d}))"
-    " QUALIFY raw IS NOT NULL AND trim(raw) <> ''"
+    "INSERT INTO stage_lines SELECT $idx, record_number, raw, false FROM ("  # noqa: S608
+    "    SELECT row_number() OVER () AS record_number, raw"
+    "    FROM read_csv($path, columns = {'raw': 'VARCHAR'}, delim = chr(1), quote = '',"
+    "                  escape = '', header = false, auto_detect = false, strict_mode = true,"
+    f"                  new_line = '\\n', max_line_size = {MAX_RECORD_BYTES:d})"
+    ") WHERE raw IS NOT NULL AND trim(raw) <> ''"
 )
 
 FIELD_COLUMNS = (
@@ -123,6 +120,10 @@ def _create_stage(con: duckdb.DuckDBPyConnection) -> None:
     types = {"file_idx": "INTEGER", "record_number": "BIGINT"}
     cols = ", ".join(f"{c} {types.get(c, 'VARCHAR')}" for c in FIELD_COLUMNS)
     con.execute(f"CREATE OR REPLACE TEMP TABLE stage_fields ({cols})")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE stage_lines (file_idx INTEGER, record_number BIGINT, "
+        "raw VARCHAR, oversize BOOLEAN)"
+    )
 
 
 def _fields_from(lines: str) -> str:
@@ -131,47 +132,33 @@ def _fields_from(lines: str) -> str:
 
 
 def _stage(con: duckdb.DuckDBPyConnection, fields: str, params: dict) -> None:
-    """Append the records that the query ``fields`` yields to ``stage_fields``."""
+    """Append the typed records that the query ``fields`` yields to ``stage_fields``."""
     con.execute(f"INSERT INTO stage_fields BY NAME {fields}", params)
 
 
-def _stage_json_fast(con: duckdb.DuckDBPyConnection, files: list[FileInfo], base: int) -> bool:
-    """Stage JSON Lines files with DuckDB's reader in one pass; False if it cannot."""
-    con.execute("SET preserve_insertion_order = true")  # rows in file order: line numbers
+def _stage_json_fast(con: duckdb.DuckDBPyConnection, info: FileInfo, idx: int) -> bool:
+    """Stage a JSON Lines file's lines with DuckDB's reader; False if it cannot read it."""
+    # numbering needs the rows in file order: one file per statement keeps row_number()
+    # a cheap streaming count (a window over several files would have to partition them)
+    con.execute("SET preserve_insertion_order = true")
     try:
-        _stage(
-            con,
-            f"SELECT * EXCLUDE (file_idx), file_idx + {base:d} AS file_idx FROM ("  # noqa: S608
-            + _fields_from(FAST_LINES_SQL) + ")",
-            {"paths": [str(f.path) for f in files]},
-        )  # fmt: skip
+        con.execute(FAST_LINES_SQL, {"path": str(info.path), "idx": idx})
         return True
     except duckdb.Error:
-        con.execute("DELETE FROM stage_fields WHERE file_idx >= ?", [base])
-        # an oversize line, a raw 0x01 or invalid UTF-8 stops DuckDB's strict line reader,
-        # and the caller falls back; any other error is a bug and must not hide behind that
-        try:
-            con.execute(
-                f"SELECT count(*) FROM ({FAST_LINES_SQL})",  # noqa: S608 (a constant)
-                {"paths": [str(f.path) for f in files]},
-            ).fetchone()
-        except duckdb.Error:
-            return False
-        raise
+        # an oversize line, a raw 0x01 or invalid UTF-8 (tests check that normal files stay
+        # on this path)
+        con.execute("DELETE FROM stage_lines WHERE file_idx = ?", [idx])
+        return False
     finally:
         con.execute("SET preserve_insertion_order = false")
 
 
 def _stage_json_exact(con: duckdb.DuckDBPyConnection, info: FileInfo, idx: int) -> None:
-    """Stage one JSON Lines file through the Python reader, in bounded batches."""
+    """Stage one JSON Lines file's lines through the Python reader, in bounded batches."""
     for batch in json_line_batches(info.path, info.size):
         con.register("stage_batch", batch)
         try:
-            _stage(
-                con,
-                _fields_from(f"SELECT {idx:d} AS file_idx, * FROM stage_batch"),  # noqa: S608
-                {},
-            )
+            con.execute(f"INSERT INTO stage_lines SELECT {idx:d}, * FROM stage_batch")  # noqa: S608
         finally:
             con.unregister("stage_batch")
 
@@ -262,10 +249,15 @@ def _keep_raw_rows(con: duckdb.DuckDBPyConnection, numbered: str, paths: list[st
 
 
 def _validate(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> None:
-    """``stage_fields`` -> ``stage_checked``: typed values and reasons (validate.sql)."""
+    """Staged lines and typed rows -> ``stage_checked``: typed values and reasons.
+
+    One parallel pass: JSON parsing (fields_json.sql) and validation (validate.sql).
+    """
+    json_fields = _fields_from("SELECT * FROM stage_lines")
+    fields = f"{json_fields} UNION ALL BY NAME SELECT * FROM stage_fields"  # noqa: S608
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE stage_checked AS "  # noqa: S608 (our own SQL file)
-        f"WITH fields AS (SELECT * FROM stage_fields) SELECT * FROM ({VALIDATE_SQL})",
+        "CREATE OR REPLACE TEMP TABLE stage_checked AS "  # noqa: S608 (our own SQL files)
+        f"WITH fields AS ({fields}) SELECT * FROM ({VALIDATE_SQL})",
         {"now": now},
     )
 
@@ -395,22 +387,16 @@ def _ingest_batch(
                     readers[pos] = "python"
             except FileRefused as exc:
                 results[i] = _refuse(con, info, now, str(exc))
-        # contiguous runs of fast files share one DuckDB read; a run that fails is retried
-        # file by file, and a file that still fails goes through the exact reader
-        for run in _runs(fast):
-            if _stage_json_fast(con, [batch[pos][1] for pos in run], run[0]):
-                readers.update({pos: "duckdb" for pos in run})
+        for pos in fast:
+            info = batch[pos][1]
+            if _stage_json_fast(con, info, pos):
+                readers[pos] = "duckdb"
                 continue
-            for pos in run:
-                info = batch[pos][1]
-                if _stage_json_fast(con, [info], pos):
-                    readers[pos] = "duckdb"
-                    continue
-                try:
-                    _stage_json_exact(con, info, pos)
-                    readers[pos] = "python"
-                except FileRefused as exc:
-                    results[batch[pos][0]] = _refuse(con, info, now, str(exc))
+            try:
+                _stage_json_exact(con, info, pos)
+                readers[pos] = "python"
+            except FileRefused as exc:
+                results[batch[pos][0]] = _refuse(con, info, now, str(exc))
         for run in _runs(parquet):
             try:
                 typed.append(_stage_typed(con, [batch[pos][1] for pos in run], run[0]))
@@ -422,10 +408,10 @@ def _ingest_batch(
                         readers[pos] = "duckdb"
                     except FileRefused as exc:
                         results[batch[pos][0]] = _refuse(con, batch[pos][1], now, str(exc))
-        staged = dict(
-            con.execute("SELECT file_idx, count(*) FROM stage_fields GROUP BY 1").fetchall()
-        )
-        tick(sum(staged.values()))
+        staged = con.execute(
+            "SELECT (SELECT count(*) FROM stage_lines) + (SELECT count(*) FROM stage_fields)"
+        ).fetchone()[0]
+        tick(staged)
         _validate(con, now)
         for numbered, typed_paths in typed:
             _keep_raw_rows(con, numbered, typed_paths)
@@ -499,7 +485,8 @@ def _runs(positions: list[int]) -> list[list[int]]:
 
 
 def _drop_stage(con: duckdb.DuckDBPyConnection, n_files: int = 0) -> None:
-    for table in ("stage_fields", "stage_checked", "stage_duplicates", "replay_source"):
+    for table in ("stage_lines", "stage_fields", "stage_checked", "stage_duplicates",
+                  "replay_source"):  # fmt: skip
         con.execute(f"DROP TABLE IF EXISTS {table}")
     for pos in range(n_files):
         con.execute(f"DROP VIEW IF EXISTS stage_source_{pos:d}")
@@ -562,13 +549,8 @@ def replay_quarantine(
         _create_stage(con)
         # the raw records are JSON (a Parquet/CSV row was kept as to_json of the row); the
         # replay order (file, then record) makes the first delivery of an event_id win
-        _stage(
-            con,
-            _fields_from(
-                "SELECT 0 AS file_idx, replay_id AS record_number, raw_record AS raw, "
-                "false AS oversize FROM replay_source"
-            ),
-            {},
+        con.execute(
+            "INSERT INTO stage_lines SELECT 0, replay_id, raw_record, false FROM replay_source"
         )
         _validate(con, now)
         con.execute(DUPLICATES_SQL)

@@ -6,13 +6,13 @@ WITH parsed AS (
     SELECT file_idx, record_number, raw, oversize,
            CASE WHEN NOT oversize THEN try(json_transform(raw, '{
                "type": "VARCHAR", "event": "VARCHAR", "messageId": "VARCHAR",
-               "userId": "VARCHAR", "anonymousId": "VARCHAR", "timestamp": "JSON",
+               "userId": "VARCHAR", "anonymousId": "VARCHAR", "timestamp": "VARCHAR",
                "properties": {"asset_id": "VARCHAR", "content_asset_id": "VARCHAR",
                               "content_asset_ids": ["VARCHAR"], "position": "VARCHAR",
                               "session_id": "VARCHAR"},
                "context": {"app": {"version": "VARCHAR"}, "os": {"name": "VARCHAR"},
                            "locale": "VARCHAR"},
-               "event_id": "VARCHAR", "event_type": "VARCHAR", "ts": "JSON",
+               "event_id": "VARCHAR", "event_type": "VARCHAR", "ts": "VARCHAR",
                "user_id": "VARCHAR", "session_id": "VARCHAR", "series_id": "VARCHAR",
                "episode_number": "VARCHAR", "episode_id": "VARCHAR", "position_s": "VARCHAR",
                "unlock_method": "VARCHAR", "amount_usd": "VARCHAR", "platform": "VARCHAR",
@@ -20,8 +20,7 @@ WITH parsed AS (
            }')) END AS x
     FROM lines
 ), shaped AS (
-    SELECT *, x.type = 'track' AS is_segment,
-           CASE WHEN x.type = 'track' THEN x.timestamp ELSE x.ts END AS ts_json
+    SELECT *, x.type = 'track' AS is_segment
     FROM parsed
 )
 SELECT
@@ -36,8 +35,9 @@ SELECT
     CASE WHEN is_segment THEN 'segment' ELSE 'canonical' END AS shape,
     CASE WHEN is_segment THEN x.messageId ELSE x.event_id END AS event_id,
     CASE WHEN is_segment THEN x.event ELSE x.event_type END AS event_name,
-    ts_json ->> '$' AS ts_raw,
-    json_type(ts_json) AS ts_kind,
+    -- a JSON number (epoch ms) arrives as its digits, a string as its text
+    CASE WHEN is_segment THEN x.timestamp ELSE x.ts END AS ts_raw,
+    NULL::VARCHAR AS ts_kind,
     CASE WHEN is_segment THEN coalesce(nullif(x.userId, ''), x.anonymousId) ELSE x.user_id END
         AS user_id,
     CASE WHEN is_segment THEN x.properties.session_id ELSE x.session_id END AS session_id,

@@ -28,10 +28,15 @@ WITH mapped AS (
                 THEN to_timestamp(TRY_CAST(f.ts_raw AS DOUBLE) / 1000.0)
             WHEN f.ts_kind = 'TIMESTAMPTZ' THEN TRY_CAST(f.ts_raw AS TIMESTAMPTZ)
             WHEN f.ts_kind = 'TIMESTAMP' THEN TRY_CAST(f.ts_raw || '+00' AS TIMESTAMPTZ)
-            WHEN (f.ts_kind IS NULL OR f.ts_kind = 'VARCHAR') AND regexp_matches(f.ts_raw, '^\d{1,15}$')
-                THEN to_timestamp(f.ts_raw::DOUBLE / 1000.0)
-            WHEN regexp_matches(f.ts_raw, '(Z|z|[+-]\d{2}(:?\d{2})?)$')
+            -- ISO-8601 with a time and an offset: ...Z, ...+09:00, ...+0900, ...+09
+            WHEN contains(f.ts_raw, ':')
+                 AND (f.ts_raw[-1:] IN ('Z', 'z')
+                      OR (f.ts_raw[-6:-6] IN ('+', '-') AND f.ts_raw[-3:-3] = ':')
+                      OR f.ts_raw[-5:-5] IN ('+', '-') OR f.ts_raw[-3:-3] IN ('+', '-'))
                 THEN TRY_CAST(f.ts_raw AS TIMESTAMPTZ)
+            -- epoch milliseconds sent as text or as a JSON number
+            WHEN TRY_CAST(f.ts_raw AS BIGINT) BETWEEN -1000000000000000 AND 1000000000000000
+                THEN to_timestamp(TRY_CAST(f.ts_raw AS BIGINT) / 1000.0)
         END AS ts,
         TRY_CAST(f.episode_number_raw AS INTEGER) AS episode_number_in,
         TRY_CAST(f.position_raw AS DOUBLE) AS position_s,
