@@ -362,3 +362,33 @@ def test_paths_with_quotes_are_bound_not_pasted(paths: Paths, tmp_path: Path) ->
         assert con.execute("SELECT file_path FROM raw.ingestion_files ORDER BY 1").fetchall() == [
             (str(odd),), (str(parquet_dir / "x'.parquet"),)
         ]  # fmt: skip
+
+
+def test_a_file_refused_half_way_leaves_nothing_behind(paths: Paths, tmp_path: Path) -> None:
+    """A gzip file corrupt past its first MiB is refused after some of it was read; its
+    records must not count as earlier deliveries of the next file's events."""
+    records = [
+        json.dumps(
+            {
+                "event_id": f"e{i}",
+                "event_type": "app_open",
+                "user_id": "u",
+                "ts": 1788775200000 + i,
+                "pad": f"{i * 7919 % 100003:08d}",
+            }
+        )  # fmt: skip
+        for i in range(200_000)
+    ]
+    packed = gzip.compress(("\n".join(records) + "\n").encode())
+    broken = tmp_path / "a_broken.jsonl.gz"
+    broken.write_bytes(packed[: int(len(packed) * 0.6)])
+    after = tmp_path / "b_after.jsonl"
+    after.write_text("\n".join(records[:3]) + "\n")
+    with working_database(paths) as con:
+        from cliffhanger.ingest.events import ingest_files
+
+        first, second = ingest_files(con, [broken, after], now=NOW)
+        stored = con.execute("SELECT event_id FROM raw.events ORDER BY 1").fetchall()
+    assert first.status == "refused" and "corrupt" in first.message
+    assert (second.status, second.loaded, second.duplicates) == ("ingested", 3, 0)
+    assert stored == [("e0",), ("e1",), ("e2",)]

@@ -154,13 +154,21 @@ def _stage_json_fast(con: duckdb.DuckDBPyConnection, info: FileInfo, idx: int) -
 
 
 def _stage_json_exact(con: duckdb.DuckDBPyConnection, info: FileInfo, idx: int) -> None:
-    """Stage one JSON Lines file's lines through the Python reader, in bounded batches."""
-    for batch in json_line_batches(info.path, info.size):
-        con.register("stage_batch", batch)
-        try:
-            con.execute(f"INSERT INTO stage_lines SELECT {idx:d}, * FROM stage_batch")  # noqa: S608
-        finally:
-            con.unregister("stage_batch")
+    """Stage one JSON Lines file's lines through the Python reader, in bounded batches.
+
+    A file refused half-way (a gzip bomb found late, corrupt data) leaves nothing staged, so
+    its records cannot shadow later files' records as "earlier" duplicates.
+    """
+    try:
+        for batch in json_line_batches(info.path, info.size):
+            con.register("stage_batch", batch)
+            try:
+                con.execute(f"INSERT INTO stage_lines SELECT {idx:d}, * FROM stage_batch")  # noqa: S608
+            finally:
+                con.unregister("stage_batch")
+    except FileRefused:
+        con.execute("DELETE FROM stage_lines WHERE file_idx = ?", [idx])
+        raise
 
 
 def _stage_typed(
