@@ -310,10 +310,11 @@ def demo(fresh: bool) -> None:
                 run_generate(GenerateSpec(users=2000, days=14, seed=7, out=landing))
             out.print(f"generated a sample data set in {landing}")
     _run_pipeline()
+    shell = Path(sys.executable).parent / "duckdb"
     out.print(
         "\nNext: query it read-only with\n"
-        f"  duckdb -readonly {paths().warehouse}\n"
-        "or explore the pipeline with `cliffhanger dagster`."
+        f"  {shell if shell.exists() else 'duckdb'} -readonly {paths().warehouse}\n"
+        f"or explore the pipeline with `{Path(sys.argv[0]).name} dagster`."
     )
 
 
@@ -322,7 +323,8 @@ def demo(fresh: bool) -> None:
 def dagster_ui(port: int) -> None:
     """Start the Dagster UI (`dagster dev`) with the project's DAGSTER_HOME."""
     ensure_dagster_home()
-    exe = shutil.which("dagster")
+    beside = Path(sys.executable).parent / "dagster"  # the venv's, even if not on PATH
+    exe = str(beside) if beside.exists() else shutil.which("dagster")
     if exe is None:
         raise UserError("the dagster command is not installed in this environment")
     os.execv(exe, [exe, "dev", "-m", "pipelines.definitions", "-p", str(port)])
