@@ -251,23 +251,17 @@ def run_benchmarks(
     users, series = calibrate_users(events)
     print(f"  {users:,} users, {series:,} series versions", file=sys.stderr)
     rows: list[dict] = []
-    if "generate_parquet" in stages:
-        runs = repeat(
-            generate_stage, (users, series, str(WORK / "gen_parquet"), "parquet", False), repeats,
-            "generate_parquet",
-        )  # fmt: skip
+    generations = (
+        ("generate_parquet", "gen_parquet", "parquet", False, "10 M events ≤ 60 s"),
+        ("generate_jsonl_gz", "gen_jsonl", "jsonl", True, "reported"),
+    )
+    for stage, folder, fmt, gz, target in generations:
+        if stage not in stages:
+            continue
+        runs = repeat(generate_stage, (users, series, str(WORK / folder), fmt, gz), repeats, stage)
         rows.append(
-            row("generate_parquet", runs[0].detail["events"], runs, target="10 M events ≤ 60 s",
-                users=users, stage_seconds=runs[-1].detail["stage_seconds"])
-        )  # fmt: skip
-    if "generate_jsonl_gz" in stages:
-        runs = repeat(
-            generate_stage, (users, series, str(WORK / "gen_jsonl"), "jsonl", True), repeats,
-            "generate_jsonl_gz",
-        )  # fmt: skip
-        rows.append(
-            row("generate_jsonl_gz", runs[0].detail["events"], runs, target="reported",
-                users=users, stage_seconds=runs[-1].detail["stage_seconds"])
+            row(stage, runs[0].detail["events"], runs, target=target, users=users,
+                stage_seconds=runs[-1].detail["stage_seconds"])
         )  # fmt: skip
     for fmt, data in (("jsonl_gz", WORK / "gen_jsonl"), ("parquet", WORK / "gen_parquet")):
         stage = f"ingest_{fmt}"

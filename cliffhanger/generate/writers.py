@@ -199,23 +199,8 @@ def write_event_files(
         record_number=pl.int_range(1, pl.len() + 1).over("file_day")
     )
     if fmt == "parquet":
-        body = rec.select(
-            "event_id",
-            "event_type",
-            pl.from_epoch("ts_ms", time_unit="ms").dt.replace_time_zone("UTC").alias("ts"),
-            "user_id",
-            "session_id",
-            "series_id",
-            "episode_number",
-            "episode_id",
-            "position_s",
-            "unlock_method",
-            "amount_usd",
-            "platform",
-            "app_version",
-            "country",
-            "language",
-        )
+        ts = pl.from_epoch("ts_ms", time_unit="ms").dt.replace_time_zone("UTC").alias("ts")
+        body = rec.select([ts if name == "ts" else name for name in PARQUET_SCHEMA.names])
     else:
         body = rec
         cut = rng.uniform(0.2, 0.8, size=rec.height)
