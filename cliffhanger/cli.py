@@ -170,6 +170,7 @@ def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
     from cliffhanger.ingest.events import event_files, ingest_files, replay_quarantine
     from cliffhanger.ingest.public import publish_ingestion_tables
     from cliffhanger.warehouse import publish, working_database
+    from features.engagement import build_engagement
     from features.sessions import build_events
 
     missing = [str(p) for p in inputs if not p.exists()]
@@ -213,6 +214,7 @@ def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
             with err.status("publishing the warehouse snapshot…"):
                 publish_ingestion_tables(con)
                 build_events(con, metric_params().session_gap_minutes)
+                build_engagement(con, metric_params())
                 snap = publish(con, paths(), info={"metric_params": metric_params().as_dict()})
     if results:
         table = Table("file", "status", "records in", "loaded", "quarantined", "duplicates")

@@ -62,6 +62,54 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "source_shape": "canonical or segment: the input format of the record.",
         },
     ),
+    "episode_views": (
+        "One row per user × episode playback: an episode_start and the same user's following "
+        "progress/complete/exit events of that episode in the same session, up to the next "
+        "episode_start. A rewatch is another view.",
+        {
+            "view_id": "session_key#n: the n-th episode_start of the session.",
+            "user_id": "The viewer.",
+            "session_key": "The derived session the view belongs to.",
+            "series_id": "Series version watched.",
+            "episode_number": "Episode watched.",
+            "started_at": "Time of the episode_start (UTC).",
+            "start_date": "UTC date of started_at.",
+            "max_position_s": "Largest playhead position seen in the view (0 if none).",
+            "duration_s": "Length of the episode (catalog).",
+            "watched_fraction": "min(1, max_position_s / duration_s).",
+            "completed": "An episode_complete was seen, or watched_fraction >= complete_fraction "
+            "(0.9).",
+        },
+    ),
+    "sessions": (
+        "One row per derived session: a user's events cut wherever two consecutive events are "
+        "more than 30 minutes apart.",
+        {
+            "session_key": "user_id@timestamp of the session's first event (deterministic).",
+            "user_id": "The user.",
+            "started_at": "First event (UTC).",
+            "ended_at": "Last event (UTC).",
+            "start_date": "UTC date of started_at.",
+            "duration_s": "ended_at - started_at, in seconds.",
+            "episodes_started": "Number of episode views in the session.",
+            "distinct_series": "Number of series versions viewed in the session.",
+            "watch_s": "Sum of the views' max_position_s.",
+            "is_binge": "episodes_started >= binge_min_episodes (10).",
+        },
+    ),
+    "daily_engagement": (
+        "One row per UTC date with any event.",
+        {
+            "date": "UTC date.",
+            "dau": "Distinct users with any event that date.",
+            "sessions": "Sessions that started that date.",
+            "episodes_per_session_mean": "Mean episodes_started over those sessions.",
+            "episodes_per_session_median": "Median episodes_started over those sessions.",
+            "session_minutes_mean": "Mean session duration in minutes over those sessions.",
+            "binge_session_rate": "Binge sessions / sessions.",
+            "watch_minutes_per_dau": "Watch minutes of the views started that date / dau.",
+        },
+    ),
     "ingestion_files": (
         "One row per ingested file: records_in = loaded + quarantined + duplicates, exactly.",
         {
@@ -120,6 +168,12 @@ EXAMPLES: dict[str, str] = {
     "quarantine": "SELECT reason, count(*) AS records, any_value(raw_record) AS example\n"
     "FROM analytics.quarantine WHERE status = 'quarantined' GROUP BY 1 ORDER BY 2 DESC;",
     "refused_files": "SELECT file_path, reason, refused_at FROM analytics.refused_files;",
+    "episode_views": "SELECT series_id, episode_number, count(*) AS views, "
+    "avg(completed::INT) AS completion\nFROM analytics.episode_views GROUP BY ALL ORDER BY ALL;",
+    "sessions": "SELECT is_binge, count(*) AS sessions, median(duration_s) / 60 AS median_minutes\n"
+    "FROM analytics.sessions GROUP BY 1;",
+    "daily_engagement": "SELECT date, dau, episodes_per_session_median, binge_session_rate\n"
+    "FROM analytics.daily_engagement ORDER BY date;",
 }
 
 

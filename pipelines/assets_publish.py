@@ -9,7 +9,11 @@ from pipelines.assets_ingest import catalog, ingested_events
 from pipelines.resources import CliffhangerStore
 
 
-@dg.asset(group_name="publish", deps=[catalog, ingested_events, events], kinds={"duckdb"})
+@dg.asset(
+    group_name="publish",
+    deps=[catalog, ingested_events, events, "episode_views", "sessions", "daily_engagement"],
+    kinds={"duckdb"},
+)
 def warehouse_snapshot(
     context: dg.AssetExecutionContext, store: CliffhangerStore
 ) -> dg.MaterializeResult:

@@ -10,13 +10,24 @@ from pipelines.assets_ingest import (
     ingested_events,
     timestamps_in_range,
 )
+from pipelines.assets_metrics import (
+    engagement,
+    engagement_rates_in_unit_interval,
+    sessions_cover_every_event,
+)
 from pipelines.assets_publish import warehouse_snapshot
 from pipelines.resources import CliffhangerStore
 from pipelines.sensors import landing_files
 
 # every asset, in the order a full run materializes them
-ALL_ASSETS = [catalog, ingested_events, events, warehouse_snapshot]
-ALL_CHECKS = [event_ids_unique, accounting_balances, timestamps_in_range]
+ALL_ASSETS = [catalog, ingested_events, events, engagement, warehouse_snapshot]
+ALL_CHECKS = [
+    event_ids_unique,
+    accounting_balances,
+    timestamps_in_range,
+    sessions_cover_every_event,
+    engagement_rates_in_unit_interval,
+]
 
 everything = dg.define_asset_job(
     "everything",

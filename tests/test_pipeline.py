@@ -69,8 +69,8 @@ def test_catalog_is_published_read_only_with_docs(home: Path) -> None:
         ).fetchall()
     )
     assert set(comments) == {
-        "series", "episodes", "events", "ingestion_files", "quarantine", "refused_files",
-        "snapshot_info",
+        "series", "episodes", "events", "episode_views", "sessions", "daily_engagement",
+        "ingestion_files", "quarantine", "refused_files", "snapshot_info",
     }  # fmt: skip
     assert all(comments.values())
     col_comment = con.execute(
@@ -152,7 +152,10 @@ def test_definitions_validate_and_list_the_assets() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert keys == {"catalog", "ingested_events", "events", "warehouse_snapshot"}
+    assert keys == {
+        "catalog", "ingested_events", "events", "episode_views", "sessions", "daily_engagement",
+        "warehouse_snapshot",
+    }  # fmt: skip
 
 
 def test_cli_run_publishes(home: Path) -> None:
@@ -190,6 +193,7 @@ def test_a_run_ingests_the_landing_folder_and_its_checks_pass(home: Path) -> Non
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {
         "event_ids_unique": True, "accounting_balances": True, "timestamps_in_range": True,
+        "sessions_cover_every_event": True, "engagement_rates_in_unit_interval": True,
     }  # fmt: skip
     manifest = json.loads((home / "landing" / "manifest.json").read_text())
     loaded = sum(f["expected_loaded"] for f in manifest["files"])

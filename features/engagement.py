@@ -1,0 +1,44 @@
+"""Sessions, episode views and daily engagement (METRICS.md), as plain SQL over DuckDB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from cliffhanger.config import MetricParams
+from cliffhanger.schema_docs import apply_comments
+
+_SQL = (Path(__file__).with_name("engagement.sql")).read_text()
+# DuckDB binds parameters for one statement at a time: the file's statements end in ";\n"
+_STATEMENTS = [part.strip() for part in _SQL.split(";\n") if part.strip().strip("-")]
+TABLES = ("episode_views", "sessions", "daily_engagement")
+
+
+def build_engagement(con: duckdb.DuckDBPyConnection, params: MetricParams) -> dict[str, int]:
+    """Rebuild ``analytics.episode_views``, ``sessions`` and ``daily_engagement``.
+
+    Parameters
+    ----------
+    con : duckdb.DuckDBPyConnection
+        The working database, holding ``analytics.events`` (with ``session_key``) and
+        ``analytics.episodes``.
+    params : MetricParams
+        ``complete_fraction`` and ``binge_min_episodes`` are used here.
+
+    Returns
+    -------
+    dict
+        Row count of each table.
+    """
+    values = {
+        "complete_fraction": float(params.complete_fraction),
+        "binge_min_episodes": int(params.binge_min_episodes),
+    }
+    for statement in _STATEMENTS:
+        con.execute(statement, {k: v for k, v in values.items() if f"${k}" in statement})
+    counts = {}
+    for table in TABLES:
+        apply_comments(con, table)
+        counts[table] = con.execute(f"SELECT count(*) FROM analytics.{table}").fetchone()[0]  # noqa: S608
+    return counts
