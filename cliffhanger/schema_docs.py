@@ -110,6 +110,33 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "watch_minutes_per_dau": "Watch minutes of the views started that date / dau.",
         },
     ),
+    "series_episode_funnel": (
+        "One row per series version x episode: the funnel and the drop-off survival curve "
+        "(Kaplan-Meier over the episode index; see docs/metrics.md).",
+        {
+            "series_id": "Series version.",
+            "episode_number": "Episode 1..n_episodes.",
+            "viewers": "Distinct users with a view of the episode.",
+            "completion_rate": "Distinct users who completed it / viewers.",
+            "continuation_rate": "Distinct users who viewed it and later viewed the next one / "
+            "viewers (null for the last episode). Episode 1's is the series' hook rate.",
+            "at_risk": "Users who entered at or before this episode and reached it.",
+            "dropped": "Users who dropped here: it is their highest episode, not the last, and "
+            "they had no event of the series in the 7 days before the data end.",
+            "censored": "Users whose highest episode is this one but who did not drop (still "
+            "watching, or finished).",
+            "hazard": "dropped / at_risk.",
+            "survival": "Kaplan-Meier: product of (1 - hazard) up to this episode.",
+            "survival_ci_low": "95 % lower bound (Greenwood variance, log(-log) scale).",
+            "survival_ci_high": "95 % upper bound (Greenwood variance, log(-log) scale).",
+            "hazard_ci_low": "Lower bound of the Wilson 95 % interval of the hazard.",
+            "series_typical_hazard": "The series' pooled hazard: all drops / all user-episodes "
+            "at risk.",
+            "is_paywall_episode": "The first locked episode (free_episodes + 1).",
+            "is_dropoff_point": "At least 10 users at risk and hazard_ci_low above the series' "
+            "typical hazard: a hazard significantly above the series' typical one.",
+        },
+    ),
     "ingestion_files": (
         "One row per ingested file: records_in = loaded + quarantined + duplicates, exactly.",
         {
@@ -172,6 +199,9 @@ EXAMPLES: dict[str, str] = {
     "avg(completed::INT) AS completion\nFROM analytics.episode_views GROUP BY ALL ORDER BY ALL;",
     "sessions": "SELECT is_binge, count(*) AS sessions, median(duration_s) / 60 AS median_minutes\n"
     "FROM analytics.sessions GROUP BY 1;",
+    "series_episode_funnel": "SELECT episode_number, viewers, hazard, survival, "
+    "is_paywall_episode, is_dropoff_point\nFROM analytics.series_episode_funnel "
+    "WHERE series_id = 'S00000' ORDER BY episode_number;",
     "daily_engagement": "SELECT date, dau, episodes_per_session_median, binge_session_rate\n"
     "FROM analytics.daily_engagement ORDER BY date;",
 }

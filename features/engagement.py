@@ -8,10 +8,9 @@ import duckdb
 
 from cliffhanger.config import MetricParams
 from cliffhanger.schema_docs import apply_comments
+from features.sqlfile import run, statements
 
-_SQL = (Path(__file__).with_name("engagement.sql")).read_text()
-# DuckDB binds parameters for one statement at a time: the file's statements end in ";\n"
-_STATEMENTS = [part.strip() for part in _SQL.split(";\n") if part.strip().strip("-")]
+_STATEMENTS = statements(Path(__file__).with_name("engagement.sql"))
 TABLES = ("episode_views", "sessions", "daily_engagement")
 
 
@@ -35,8 +34,7 @@ def build_engagement(con: duckdb.DuckDBPyConnection, params: MetricParams) -> di
         "complete_fraction": float(params.complete_fraction),
         "binge_min_episodes": int(params.binge_min_episodes),
     }
-    for statement in _STATEMENTS:
-        con.execute(statement, {k: v for k, v in values.items() if f"${k}" in statement})
+    run(con, _STATEMENTS, values)
     counts = {}
     for table in TABLES:
         apply_comments(con, table)

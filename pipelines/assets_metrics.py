@@ -4,6 +4,7 @@ import dagster as dg
 
 from cliffhanger.config import metric_params
 from features.engagement import build_engagement
+from features.funnel import build_funnel
 from pipelines.assets_events import events
 from pipelines.assets_ingest import catalog
 from pipelines.resources import CliffhangerStore
@@ -74,4 +75,50 @@ def engagement_rates_in_unit_interval(store: CliffhangerStore) -> dg.AssetCheckR
     return dg.AssetCheckResult(
         passed=bad_days == 0 and bad_views == 0,
         metadata={"days_out_of_range": bad_days, "views_out_of_range": bad_views},
+    )
+
+
+@dg.asset(group_name="metrics", deps=["episode_views", "sessions"], kinds={"duckdb"})
+def series_episode_funnel(store: CliffhangerStore) -> dg.MaterializeResult:
+    """Per series and episode: viewers, completion, continuation, Kaplan-Meier drop-off."""
+    with store.connect() as con:
+        rows = build_funnel(con, metric_params())
+        paywalls, dropoffs = con.execute(
+            "SELECT count(*) FILTER (WHERE is_paywall_episode), "
+            "count(*) FILTER (WHERE is_dropoff_point) FROM analytics.series_episode_funnel"
+        ).fetchone()
+    return dg.MaterializeResult(
+        metadata={"rows": rows, "paywall_episodes": paywalls, "dropoff_points": dropoffs}
+    )
+
+
+@dg.asset_check(asset=series_episode_funnel, blocking=True)
+def funnel_is_consistent(store: CliffhangerStore) -> dg.AssetCheckResult:
+    """Survival never increases, rates lie in [0, 1], viewers match the episode views."""
+    with store.connect() as con:
+        rising, bad_rates, mismatched = con.execute(
+            """
+            SELECT
+              (SELECT count(*) FROM (
+                 SELECT survival - lag(survival) OVER (PARTITION BY series_id
+                                                       ORDER BY episode_number) AS step
+                 FROM analytics.series_episode_funnel) WHERE step > 1e-12),
+              (SELECT count(*) FROM analytics.series_episode_funnel
+               WHERE completion_rate NOT BETWEEN 0 AND 1
+                  OR continuation_rate NOT BETWEEN 0 AND 1 OR hazard NOT BETWEEN 0 AND 1
+                  OR survival NOT BETWEEN 0 AND 1),
+              (SELECT count(*) FROM analytics.series_episode_funnel f
+               LEFT JOIN (SELECT series_id, episode_number, count(DISTINCT user_id) AS n
+                          FROM analytics.episode_views GROUP BY ALL) v
+                 USING (series_id, episode_number)
+               WHERE f.viewers <> coalesce(v.n, 0))
+            """
+        ).fetchone()
+    return dg.AssetCheckResult(
+        passed=rising == 0 and bad_rates == 0 and mismatched == 0,
+        metadata={
+            "survival_increases": rising,
+            "rates_out_of_range": bad_rates,
+            "viewer_mismatches": mismatched,
+        },
     )

@@ -11,7 +11,15 @@ from pipelines.resources import CliffhangerStore
 
 @dg.asset(
     group_name="publish",
-    deps=[catalog, ingested_events, events, "episode_views", "sessions", "daily_engagement"],
+    deps=[
+        catalog,
+        ingested_events,
+        events,
+        "episode_views",
+        "sessions",
+        "daily_engagement",
+        "series_episode_funnel",
+    ],  # fmt: skip
     kinds={"duckdb"},
 )
 def warehouse_snapshot(

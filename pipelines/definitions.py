@@ -13,6 +13,8 @@ from pipelines.assets_ingest import (
 from pipelines.assets_metrics import (
     engagement,
     engagement_rates_in_unit_interval,
+    funnel_is_consistent,
+    series_episode_funnel,
     sessions_cover_every_event,
 )
 from pipelines.assets_publish import warehouse_snapshot
@@ -20,13 +22,15 @@ from pipelines.resources import CliffhangerStore
 from pipelines.sensors import landing_files
 
 # every asset, in the order a full run materializes them
-ALL_ASSETS = [catalog, ingested_events, events, engagement, warehouse_snapshot]
+ALL_ASSETS = [catalog, ingested_events, events, engagement, series_episode_funnel,
+              warehouse_snapshot]  # fmt: skip
 ALL_CHECKS = [
     event_ids_unique,
     accounting_balances,
     timestamps_in_range,
     sessions_cover_every_event,
     engagement_rates_in_unit_interval,
+    funnel_is_consistent,
 ]
 
 everything = dg.define_asset_job(

@@ -1,0 +1,116 @@
+-- analytics.series_episode_funnel (METRICS.md "Series funnel and drop-off"): per series and
+-- episode, viewers, completion and continuation, and a Kaplan-Meier survival curve over the
+-- episode index with censoring and left truncation, its 95 % confidence interval
+-- (Greenwood variance on the log(-log) scale, as lifelines computes it) and drop-off points.
+-- Bound at run time: inactive_days, z (the normal quantile, 1.96 for 95 %).
+CREATE OR REPLACE TABLE analytics.series_episode_funnel AS
+WITH data_end AS (
+    SELECT max(ts) AS data_end FROM analytics.events
+), views AS (
+    SELECT user_id, series_id, episode_number, started_at, completed
+    FROM analytics.episode_views
+), per_episode AS (
+    SELECT series_id, episode_number,
+           count(DISTINCT user_id) AS viewers,
+           count(DISTINCT user_id) FILTER (WHERE completed) AS completers,
+           min(started_at) AS first_view_at
+    FROM views GROUP BY ALL
+), continued AS (
+    -- users who viewed e and later viewed e + 1
+    SELECT a.series_id, a.episode_number, count(DISTINCT a.user_id) AS continuers
+    FROM (SELECT user_id, series_id, episode_number, min(started_at) AS first_at
+          FROM views GROUP BY ALL) a
+    JOIN (SELECT user_id, series_id, episode_number, max(started_at) AS last_at
+          FROM views GROUP BY ALL) b
+      ON b.user_id = a.user_id AND b.series_id = a.series_id
+     AND b.episode_number = a.episode_number + 1 AND b.last_at > a.first_at
+    GROUP BY ALL
+), journeys AS (
+    -- one row per user x series: entry (episode of the first view), reach (highest viewed)
+    SELECT v.user_id, v.series_id,
+           arg_min(v.episode_number, (v.started_at, v.episode_number)) AS entry,
+           max(v.episode_number) AS reach
+    FROM views v GROUP BY ALL
+), last_seen AS (
+    SELECT user_id, series_id, max(ts) AS last_at
+    FROM analytics.events WHERE series_id IS NOT NULL GROUP BY ALL
+), outcomes AS (
+    SELECT j.*, s.n_episodes,
+           j.reach < s.n_episodes
+           AND l.last_at <= (SELECT data_end FROM data_end) - to_days($inactive_days::INTEGER)
+               AS dropped
+    FROM journeys j
+    JOIN analytics.series s USING (series_id)
+    JOIN last_seen l USING (user_id, series_id)
+), entries AS (
+    SELECT series_id, entry AS episode_number, count(*) AS n FROM outcomes GROUP BY ALL
+), exits AS (
+    SELECT series_id, reach AS episode_number, count(*) AS n,
+           count(*) FILTER (WHERE dropped) AS dropped
+    FROM outcomes GROUP BY ALL
+), grid AS (
+    SELECT e.series_id, e.episode_number, s.n_episodes, s.free_episodes,
+           coalesce(en.n, 0) AS entered, coalesce(ex.n, 0) AS exited,
+           coalesce(ex.dropped, 0) AS dropped
+    FROM analytics.episodes e
+    JOIN analytics.series s USING (series_id)
+    LEFT JOIN entries en USING (series_id, episode_number)
+    LEFT JOIN exits ex USING (series_id, episode_number)
+), risk AS (
+    -- at_risk(e): entered at or before e, and reach >= e
+    SELECT *,
+           sum(entered) OVER w - coalesce(sum(exited) OVER (w ROWS BETWEEN UNBOUNDED PRECEDING
+                                                            AND 1 PRECEDING), 0) AS at_risk
+    FROM grid
+    WINDOW w AS (PARTITION BY series_id ORDER BY episode_number)
+), km AS (
+    SELECT *,
+           CASE WHEN at_risk > 0 THEN dropped / at_risk END AS hazard,
+           -- Kaplan-Meier: S(e) = prod (1 - d/n); Greenwood: sum d / (n (n - d))
+           exp(sum(CASE WHEN at_risk > 0 AND dropped < at_risk THEN ln(1 - dropped / at_risk)
+                        WHEN at_risk > 0 THEN '-inf'::DOUBLE ELSE 0 END)
+               OVER (PARTITION BY series_id ORDER BY episode_number)) AS survival,
+           sum(CASE WHEN at_risk > 0 AND dropped < at_risk
+                    THEN dropped / (at_risk * (at_risk - dropped))
+                    WHEN at_risk > 0 THEN 'inf'::DOUBLE ELSE 0 END)
+               OVER (PARTITION BY series_id ORDER BY episode_number) AS greenwood
+    FROM risk
+), ci AS (
+    SELECT *,
+           CASE WHEN survival > 0 AND survival < 1 THEN
+               exp(-exp(ln(-ln(survival)) - $z * sqrt(greenwood) / ln(survival))) END AS ci_low,
+           CASE WHEN survival > 0 AND survival < 1 THEN
+               exp(-exp(ln(-ln(survival)) + $z * sqrt(greenwood) / ln(survival))) END AS ci_high,
+           -- Wilson score interval of the hazard, for the drop-off rule
+           CASE WHEN at_risk > 0 THEN
+               (hazard + $z * $z / (2 * at_risk)
+                - $z * sqrt(hazard * (1 - hazard) / at_risk + $z * $z / (4 * at_risk * at_risk)))
+               / (1 + $z * $z / at_risk) END AS hazard_ci_low
+    FROM km
+), typical AS (
+    -- the series' pooled hazard: all drops over all user-episodes at risk
+    SELECT series_id, sum(dropped) / nullif(sum(at_risk), 0) AS typical_hazard
+    FROM ci GROUP BY 1
+)
+SELECT
+    c.series_id, c.episode_number,
+    coalesce(p.viewers, 0) AS viewers,
+    CASE WHEN p.viewers > 0 THEN p.completers / p.viewers END AS completion_rate,
+    CASE WHEN c.episode_number < c.n_episodes AND p.viewers > 0
+         THEN coalesce(cn.continuers, 0) / p.viewers END AS continuation_rate,
+    c.at_risk, c.dropped, c.exited - c.dropped AS censored, c.hazard,
+    c.survival,
+    -- a survival of exactly 1 (no drop yet) or 0 has no spread on the log(-log) scale
+    CASE WHEN c.survival = 1 THEN 1.0 WHEN c.survival = 0 THEN 0.0 ELSE c.ci_low END
+        AS survival_ci_low,
+    CASE WHEN c.survival = 1 THEN 1.0 WHEN c.survival = 0 THEN 0.0 ELSE c.ci_high END
+        AS survival_ci_high,
+    c.hazard_ci_low,
+    t.typical_hazard AS series_typical_hazard,
+    c.episode_number = c.free_episodes + 1 AS is_paywall_episode,
+    coalesce(c.at_risk >= 10 AND c.hazard_ci_low > t.typical_hazard, false) AS is_dropoff_point
+FROM ci c
+LEFT JOIN per_episode p USING (series_id, episode_number)
+LEFT JOIN continued cn USING (series_id, episode_number)
+LEFT JOIN typical t USING (series_id)
+ORDER BY c.series_id, c.episode_number;

@@ -1,0 +1,188 @@
+"""The series episode funnel: by hand on a tiny set, and against lifelines on generated data."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+
+from cliffhanger.config import MetricParams, Paths
+from cliffhanger.generate import GenerateSpec, generate
+from cliffhanger.ingest.catalog import load_catalog, refresh_public_catalog
+from cliffhanger.ingest.events import event_files, ingest_files
+from cliffhanger.warehouse import working_database
+from features.engagement import build_engagement
+from features.funnel import Z_95, build_funnel
+from features.sessions import build_events
+from tests.test_engagement import paths  # noqa: F401 (the hand-built fixture)
+
+COLUMNS = (
+    "series_id, episode_number, viewers, completion_rate, continuation_rate, at_risk, dropped, "
+    "hazard, survival, survival_ci_low, survival_ci_high, is_paywall_episode"
+)
+
+
+def funnel(p: Paths, params: MetricParams) -> list[tuple]:
+    with working_database(p) as con:
+        build_events(con, params.session_gap_minutes)
+        build_engagement(con, params)
+        build_funnel(con, params)
+        return con.execute(
+            f"SELECT {COLUMNS} FROM analytics.series_episode_funnel ORDER BY 1, 2"  # noqa: S608
+        ).fetchall()
+
+
+def log_log_ci(s: float, greenwood: float) -> tuple[float, float]:
+    spread = Z_95 * math.sqrt(greenwood) / math.log(s)
+    return (
+        math.exp(-math.exp(math.log(-math.log(s)) - spread)),
+        math.exp(-math.exp(math.log(-math.log(s)) + spread)),
+    )
+
+
+def test_funnel_by_hand(paths: Paths) -> None:  # noqa: F811
+    # with inactive_days = 0 everyone not at the last episode has dropped
+    rows = funnel(paths, dataclasses.replace(MetricParams(), inactive_days=0))
+    low, high = log_log_ci(0.5, 1 / (2 * 1))
+    assert rows[:3] == [
+        # S1: A enters at 1 and finishes (censored at 3); B enters at 2 and drops there
+        ("S1", 1, 1, 1.0, 1.0, 1, 0, 0.0, 1.0, 1.0, 1.0, False),
+        ("S1", 2, 2, 0.5, 0.5, 2, 1, 0.5, 0.5, pytest.approx(low), pytest.approx(high), True),
+        ("S1", 3, 1, 0.0, None, 1, 0, 0.0, 0.5, pytest.approx(low), pytest.approx(high), False),
+    ]
+    # S2: A watched episode 1 for 0 s and left: hazard 1, survival 0; nobody at risk after
+    assert rows[3:] == [
+        ("S2", 1, 1, 0.0, 0.0, 1, 1, 1.0, 0.0, 0.0, 0.0, False),
+        ("S2", 2, 0, None, None, 0, 0, None, 0.0, 0.0, 0.0, True),
+    ]
+    # with the default 7 days nobody here has been inactive long enough: all censored
+    rows = funnel(paths, MetricParams())
+    assert {r[6] for r in rows} == {0} and {r[8] for r in rows} == {1.0}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Paths:
+    root = tmp_path_factory.mktemp("funnel")
+    data = root / "data"
+    generate(GenerateSpec(users=1500, days=21, seed=17, out=data, fmt="parquet"))
+    p = Paths(home=root, warehouse=root / "w" / "c.duckdb", landing=data,
+              dagster_home=root / "d")  # fmt: skip
+    with working_database(p) as con:
+        load_catalog(con, data / "catalog")
+        refresh_public_catalog(con)
+        ingest_files(con, event_files([data / "events"]))
+        params = MetricParams()
+        build_events(con, params.session_gap_minutes)
+        build_engagement(con, params)
+        build_funnel(con, params)
+    return p
+
+
+def test_survival_and_its_interval_equal_lifelines(generated: Paths) -> None:
+    """Kaplan-Meier with left truncation (entry=) and its log(-log) interval, to 1e-9."""
+    from lifelines import KaplanMeierFitter
+
+    with working_database(generated) as con:
+        events = con.sql(
+            "SELECT user_id, series_id, episode_number, ts, event_type FROM raw.events "
+            "WHERE series_id IS NOT NULL"
+        ).pl()
+        series = con.sql("SELECT series_id, n_episodes FROM analytics.series").pl()
+        # the data end is the latest ts among all stored events (METRICS.md)
+        data_end = con.sql("SELECT max(ts) AS end FROM raw.events").pl()["end"][0]
+        ours = con.sql(
+            "SELECT series_id, episode_number, at_risk, dropped, survival, survival_ci_low, "
+            "survival_ci_high FROM analytics.series_episode_funnel"
+        ).pl()
+    # an independent reading of METRICS.md from the raw events
+    starts = events.filter(pl.col("event_type") == "episode_start").sort("ts", "episode_number")
+    journeys = (
+        starts.group_by("user_id", "series_id")
+        .agg(entry=pl.col("episode_number").first(), reach=pl.col("episode_number").max())
+        .join(
+            events.group_by("user_id", "series_id").agg(last=pl.col("ts").max()),
+            on=["user_id", "series_id"],
+        )  # fmt: skip
+        .join(series, on="series_id")
+        .with_columns(
+            dropped=(pl.col("reach") < pl.col("n_episodes"))
+            & (pl.col("last") <= data_end - dt.timedelta(days=7))
+        )
+    )
+    busiest = (
+        journeys.group_by("series_id").len().sort("len", "series_id", descending=True).head(6)
+    )["series_id"].to_list()
+    checked = 0
+    for sid in busiest:
+        j = journeys.filter(pl.col("series_id") == sid)
+        # lifelines counts a subject at risk for events strictly after its entry time; a
+        # viewer who enters at episode f can drop at f, so its entry time is f - 1
+        kmf = KaplanMeierFitter().fit(
+            durations=j["reach"].to_numpy(),
+            event_observed=j["dropped"].to_numpy(),
+            entry=j["entry"].to_numpy() - 1,
+        )
+        mine = ours.filter(pl.col("series_id") == sid).sort("episode_number")
+        episodes = mine["episode_number"].to_numpy()
+        table = kmf.event_table.reindex(episodes, fill_value=0)
+        assert np.array_equal(table["observed"].to_numpy(), mine["dropped"].to_numpy())
+        # at risk at an episode with a drop: entered before it (or at it) and reached it
+        with_drops = table["observed"].to_numpy() > 0
+        at_risk = np.array(
+            [((j["entry"] <= e) & (j["reach"] >= e)).sum() for e in episodes[with_drops]]
+        )
+        assert np.array_equal(mine["at_risk"].to_numpy()[with_drops], at_risk)
+        theirs = kmf.survival_function_at_times(episodes).to_numpy()
+        np.testing.assert_allclose(mine["survival"].to_numpy(), theirs, rtol=0, atol=1e-9)
+        ci = kmf.confidence_interval_survival_function_.reindex(episodes, method="ffill")
+        low, high = ci.iloc[:, 0].to_numpy(), ci.iloc[:, 1].to_numpy()
+        defined = (theirs > 0) & (theirs < 1)
+        np.testing.assert_allclose(mine["survival_ci_low"].to_numpy()[defined], low[defined],
+                                   rtol=0, atol=1e-9)  # fmt: skip
+        np.testing.assert_allclose(mine["survival_ci_high"].to_numpy()[defined], high[defined],
+                                   rtol=0, atol=1e-9)  # fmt: skip
+        checked += int(defined.sum())
+    assert checked > 100
+
+
+def test_funnel_shape_on_generated_data(generated: Paths) -> None:
+    with working_database(generated) as con:
+        rows = con.execute(
+            """
+            SELECT count(*) FILTER (WHERE survival_ci_low > survival + 1e-12
+                                       OR survival_ci_high < survival - 1e-12),
+                   count(*) FILTER (WHERE completion_rate NOT BETWEEN 0 AND 1
+                                       OR continuation_rate NOT BETWEEN 0 AND 1),
+                   avg(is_dropoff_point::INT) FILTER (WHERE f.episode_number = s.free_episodes
+                                                        AND f.at_risk >= 10),
+                   avg(is_dropoff_point::INT) FILTER (WHERE f.episode_number <> s.free_episodes
+                                                        AND f.at_risk >= 10)
+            FROM analytics.series_episode_funnel f JOIN analytics.series s USING (series_id)
+            """
+        ).fetchone()
+        increasing = con.execute(
+            """
+            SELECT count(*) FROM (
+                SELECT survival - lag(survival) OVER (PARTITION BY series_id
+                                                      ORDER BY episode_number) AS step
+                FROM analytics.series_episode_funnel) WHERE step > 1e-12
+            """
+        ).fetchone()[0]
+        viewers_match = con.execute(
+            """
+            SELECT count(*) FROM analytics.series_episode_funnel f
+            LEFT JOIN (SELECT series_id, episode_number, count(DISTINCT user_id) AS n
+                       FROM analytics.episode_views GROUP BY ALL) v USING (series_id, episode_number)
+            WHERE f.viewers <> coalesce(v.n, 0)
+            """
+        ).fetchone()[0]
+    assert rows[0] == 0 and rows[1] == 0
+    assert increasing == 0  # survival never increases
+    assert viewers_match == 0
+    # the paywall cliff is found: viewers who will not pay stop at the last free episode,
+    # which is a drop-off point far more often than any other episode
+    assert rows[2] > 0.8 and rows[3] < 0.2, rows
