@@ -170,6 +170,7 @@ def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
     from cliffhanger.ingest.events import event_files, ingest_files, replay_quarantine
     from cliffhanger.ingest.public import publish_ingestion_tables
     from cliffhanger.warehouse import publish, working_database
+    from features.catalog_metrics import build_catalog_metrics
     from features.engagement import build_engagement
     from features.funnel import build_funnel
     from features.sessions import build_events
@@ -217,6 +218,7 @@ def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
                 build_events(con, metric_params().session_gap_minutes)
                 build_engagement(con, metric_params())
                 build_funnel(con, metric_params())
+                build_catalog_metrics(con, metric_params())
                 snap = publish(con, paths(), info={"metric_params": metric_params().as_dict()})
     if results:
         table = Table("file", "status", "records in", "loaded", "quarantined", "duplicates")

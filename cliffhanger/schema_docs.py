@@ -137,6 +137,60 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "typical hazard: a hazard significantly above the series' typical one.",
         },
     ),
+    "episode_retention_curve": (
+        "One row per series x episode x position bucket: the audience retention curve of an "
+        "episode (every view counts, rewatches included).",
+        {
+            "series_id": "Series version.",
+            "episode_number": "Episode.",
+            "bucket_start_s": "t = 0, 5, 10, ... seconds, up to the episode's duration.",
+            "views": "Views of the episode.",
+            "share_still_watching": "Share of views whose max_position_s >= t.",
+        },
+    ),
+    "retention_cohorts": (
+        "One row per first-active date x day offset, for days already observable.",
+        {
+            "cohort_date": "UTC date of the users' first event.",
+            "day": "Days after cohort_date (0 = the cohort date).",
+            "cohort_users": "Users whose first event is on cohort_date.",
+            "retained_users": "Cohort users with any event on cohort_date + day (N-day).",
+            "retention_rate": "retained_users / cohort_users.",
+            "retained_on_or_after": "Cohort users with any event on or after cohort_date + day.",
+            "retention_rate_on_or_after": "retained_on_or_after / cohort_users (unbounded).",
+        },
+    ),
+    "series_scorecard": (
+        "One row per series version: audience, funnel, money and cost. Funnel ratios are "
+        "among the viewers of episode 1.",
+        {
+            "series_id": "Series version.",
+            "title": "Display title.",
+            "language": "Audio language.",
+            "production_type": "ai, live_action or hybrid.",
+            "genres": "Genres.",
+            "story_id": "The story all language versions share.",
+            "original_series_id": "For a dub: the original version.",
+            "is_dubbed": "True for a dubbed/localized version.",
+            "release_date": "Release date.",
+            "n_episodes": "Episodes.",
+            "free_episodes": "Free episodes.",
+            "viewers": "Users with at least one episode view of the series.",
+            "hook_rate": "continuation_rate of episode 1: viewers of 1 who went on to 2.",
+            "completion_rate": "Viewers of episode 1 who also viewed the last episode / viewers "
+            "of episode 1.",
+            "paywall_reach_rate": "Viewers of episode 1 who viewed the last free episode / "
+            "viewers of episode 1.",
+            "paywall_conversion_rate": "Viewers of the last free episode who viewed the "
+            "paywall episode / viewers of the last free episode (null when all are free).",
+            "episodes_per_viewer": "Episode views / viewers.",
+            "watch_hours": "Sum of the views' max_position_s, in hours.",
+            "revenue_usd": "Purchases carrying this series_id (others are not attributed).",
+            "production_cost_usd": "Cost of this version.",
+            "cost_per_watch_hour": "production_cost_usd / watch_hours.",
+            "revenue_per_watch_hour": "revenue_usd / watch_hours.",
+        },
+    ),
     "ingestion_files": (
         "One row per ingested file: records_in = loaded + quarantined + duplicates, exactly.",
         {
@@ -202,6 +256,18 @@ EXAMPLES: dict[str, str] = {
     "series_episode_funnel": "SELECT episode_number, viewers, hazard, survival, "
     "is_paywall_episode, is_dropoff_point\nFROM analytics.series_episode_funnel "
     "WHERE series_id = 'S00000' ORDER BY episode_number;",
+    "episode_retention_curve": "SELECT bucket_start_s, share_still_watching\n"
+    "FROM analytics.episode_retention_curve\n"
+    "WHERE series_id = 'S00000' AND episode_number = 1 ORDER BY bucket_start_s;",
+    "retention_cohorts": "SELECT cohort_date, cohort_users,\n"
+    "       max(retention_rate) FILTER (WHERE day = 1) AS d1,\n"
+    "       max(retention_rate) FILTER (WHERE day = 7) AS d7\n"
+    "FROM analytics.retention_cohorts GROUP BY ALL ORDER BY cohort_date;",
+    "series_scorecard": "-- AI vs live action vs hybrid, weighted by audience\n"
+    "SELECT production_type, count(*) AS series, sum(viewers) AS viewers,\n"
+    "       sum(hook_rate * viewers) / sum(viewers) AS hook_rate,\n"
+    "       sum(production_cost_usd) / sum(watch_hours) AS cost_per_watch_hour\n"
+    "FROM analytics.series_scorecard WHERE viewers > 0 GROUP BY 1;",
     "daily_engagement": "SELECT date, dau, episodes_per_session_median, binge_session_rate\n"
     "FROM analytics.daily_engagement ORDER BY date;",
 }

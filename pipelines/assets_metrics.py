@@ -3,6 +3,7 @@
 import dagster as dg
 
 from cliffhanger.config import metric_params
+from features.catalog_metrics import build_catalog_metrics
 from features.engagement import build_engagement
 from features.funnel import build_funnel
 from pipelines.assets_events import events
@@ -122,3 +123,57 @@ def funnel_is_consistent(store: CliffhangerStore) -> dg.AssetCheckResult:
             "viewer_mismatches": mismatched,
         },
     )
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "episode_retention_curve",
+            group_name="metrics",
+            deps=["episode_views"],
+            description="Share of views still watching every 5 s of each episode.",
+            kinds={"duckdb"},
+        ),
+        dg.AssetSpec(
+            "retention_cohorts",
+            group_name="metrics",
+            deps=[events],
+            description="N-day and on-or-after retention by first-active date.",
+            kinds={"duckdb"},
+        ),
+        dg.AssetSpec(
+            "series_scorecard",
+            group_name="metrics",
+            deps=["episode_views", series_episode_funnel],
+            description="Per series version: audience, funnel, revenue and cost.",
+            kinds={"duckdb"},
+        ),
+    ]  # fmt: skip
+)
+def catalog_metrics(store: CliffhangerStore):
+    """Within-episode retention curves, retention cohorts and the series scorecard."""
+    with store.connect() as con:
+        counts = build_catalog_metrics(con, metric_params())
+    for table, rows in counts.items():
+        yield dg.MaterializeResult(asset_key=table, metadata={"rows": rows})
+
+
+@dg.asset_check(asset="series_scorecard", blocking=True)
+def scorecard_and_cohort_rates_in_unit_interval(store: CliffhangerStore) -> dg.AssetCheckResult:
+    """Scorecard, cohort and retention-curve rates lie in [0, 1]."""
+    with store.connect() as con:
+        bad = con.execute(
+            """
+            SELECT
+              (SELECT count(*) FROM analytics.series_scorecard
+               WHERE hook_rate NOT BETWEEN 0 AND 1 OR completion_rate NOT BETWEEN 0 AND 1
+                  OR paywall_reach_rate NOT BETWEEN 0 AND 1
+                  OR paywall_conversion_rate NOT BETWEEN 0 AND 1)
+            + (SELECT count(*) FROM analytics.retention_cohorts
+               WHERE retention_rate NOT BETWEEN 0 AND 1
+                  OR retention_rate_on_or_after NOT BETWEEN 0 AND 1)
+            + (SELECT count(*) FROM analytics.episode_retention_curve
+               WHERE share_still_watching NOT BETWEEN 0 AND 1)
+            """
+        ).fetchone()[0]
+    return dg.AssetCheckResult(passed=bad == 0, metadata={"rows_out_of_range": bad})

@@ -19,6 +19,9 @@ from pipelines.resources import CliffhangerStore
         "sessions",
         "daily_engagement",
         "series_episode_funnel",
+        "episode_retention_curve",
+        "retention_cohorts",
+        "series_scorecard",
     ],  # fmt: skip
     kinds={"duckdb"},
 )

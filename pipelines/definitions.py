@@ -11,9 +11,11 @@ from pipelines.assets_ingest import (
     timestamps_in_range,
 )
 from pipelines.assets_metrics import (
+    catalog_metrics,
     engagement,
     engagement_rates_in_unit_interval,
     funnel_is_consistent,
+    scorecard_and_cohort_rates_in_unit_interval,
     series_episode_funnel,
     sessions_cover_every_event,
 )
@@ -23,7 +25,7 @@ from pipelines.sensors import landing_files
 
 # every asset, in the order a full run materializes them
 ALL_ASSETS = [catalog, ingested_events, events, engagement, series_episode_funnel,
-              warehouse_snapshot]  # fmt: skip
+              catalog_metrics, warehouse_snapshot]  # fmt: skip
 ALL_CHECKS = [
     event_ids_unique,
     accounting_balances,
@@ -31,6 +33,7 @@ ALL_CHECKS = [
     sessions_cover_every_event,
     engagement_rates_in_unit_interval,
     funnel_is_consistent,
+    scorecard_and_cohort_rates_in_unit_interval,
 ]
 
 everything = dg.define_asset_job(

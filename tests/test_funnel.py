@@ -186,3 +186,51 @@ def test_funnel_shape_on_generated_data(generated: Paths) -> None:
     # the paywall cliff is found: viewers who will not pay stop at the last free episode,
     # which is a drop-off point far more often than any other episode
     assert rows[2] > 0.8 and rows[3] < 0.2, rows
+
+
+def catalog_metrics(p: Paths) -> dict:
+    from features.catalog_metrics import build_catalog_metrics
+
+    params = MetricParams()
+    funnel(p, params)
+    with working_database(p) as con:
+        build_catalog_metrics(con, params)
+        return {
+            "curve": con.execute(
+                "SELECT series_id, episode_number, bucket_start_s, views, share_still_watching "
+                "FROM analytics.episode_retention_curve ORDER BY ALL"
+            ).fetchall(),
+            "cohorts": con.execute(
+                "SELECT cohort_date::VARCHAR, day, cohort_users, retained_users, retention_rate, "
+                "retained_on_or_after FROM analytics.retention_cohorts ORDER BY ALL"
+            ).fetchall(),
+            "scorecard": con.execute(
+                "SELECT series_id, viewers, hook_rate, completion_rate, paywall_reach_rate, "
+                "paywall_conversion_rate, episodes_per_viewer, watch_hours, revenue_usd, "
+                "cost_per_watch_hour FROM analytics.series_scorecard ORDER BY 1"
+            ).fetchall(),
+        }
+
+
+def test_retention_curve_cohorts_and_scorecard_by_hand(paths: Paths) -> None:  # noqa: F811
+    out = catalog_metrics(paths)
+    curve = {(s, e, t): (n, share) for s, e, t, n, share in out["curve"]}
+    # S1 episode 2 has three views reaching 20 s, 95 s and 3 s (a rewatch)
+    assert [curve[("S1", 2, t)] for t in (0, 5, 20, 25, 95, 100)] == [
+        (3, 1.0), (3, 2 / 3), (3, 2 / 3), (3, 1 / 3), (3, 1 / 3), (3, 0.0),
+    ]  # fmt: skip
+    assert len([k for k in curve if k[:2] == ("S1", 2)]) == 21  # t = 0, 5, ..., 100
+    # S2 episode 1: one view that never started playing; S2 episode 2: no views, no rows
+    assert [curve[("S2", 1, t)] for t in (0, 5, 60)] == [(1, 1.0), (1, 0.0), (1, 0.0)]
+    assert not [k for k in curve if k[:2] == ("S2", 2)]
+    # both users start on 2026-09-07; only A comes back on the 8th, the last observable day
+    assert out["cohorts"] == [
+        ("2026-09-07", 0, 2, 2, 1.0, 2),
+        ("2026-09-07", 1, 2, 1, 0.5, 1),
+    ]
+    s1, s2 = out["scorecard"]
+    assert s1[:7] == ("S1", 2, 1.0, 1.0, 1.0, 1.0, 2.5)
+    assert s1[7] == pytest.approx((20 + 100 + 95 + 3 + 60) / 3600)
+    assert s1[8] == 0.0 and s1[9] == pytest.approx(15000 / ((20 + 100 + 95 + 3 + 60) / 3600))
+    # S2: A watched episode 1 for 0 s: no completion, no conversion, no watch time
+    assert s2 == ("S2", 1, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, None)

@@ -70,8 +70,8 @@ def test_catalog_is_published_read_only_with_docs(home: Path) -> None:
     )
     assert set(comments) == {
         "series", "episodes", "events", "episode_views", "sessions", "daily_engagement",
-        "series_episode_funnel", "ingestion_files", "quarantine", "refused_files",
-        "snapshot_info",
+        "series_episode_funnel", "episode_retention_curve", "retention_cohorts",
+        "series_scorecard", "ingestion_files", "quarantine", "refused_files", "snapshot_info",
     }  # fmt: skip
     assert all(comments.values())
     col_comment = con.execute(
@@ -155,7 +155,8 @@ def test_definitions_validate_and_list_the_assets() -> None:
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {
         "catalog", "ingested_events", "events", "episode_views", "sessions", "daily_engagement",
-        "series_episode_funnel", "warehouse_snapshot",
+        "series_episode_funnel", "episode_retention_curve", "retention_cohorts",
+        "series_scorecard", "warehouse_snapshot",
     }  # fmt: skip
 
 
@@ -195,7 +196,7 @@ def test_a_run_ingests_the_landing_folder_and_its_checks_pass(home: Path) -> Non
     assert checks == {
         "event_ids_unique": True, "accounting_balances": True, "timestamps_in_range": True,
         "sessions_cover_every_event": True, "engagement_rates_in_unit_interval": True,
-        "funnel_is_consistent": True,
+        "funnel_is_consistent": True, "scorecard_and_cohort_rates_in_unit_interval": True,
     }  # fmt: skip
     manifest = json.loads((home / "landing" / "manifest.json").read_text())
     loaded = sum(f["expected_loaded"] for f in manifest["files"])

@@ -1,0 +1,126 @@
+-- Within-episode retention, retention cohorts and the series scorecard (METRICS.md).
+-- Bound at run time: bucket_s.
+
+-- Share of views still watching at t = 0, bucket_s, 2 bucket_s, ... up to the duration;
+-- rewatches are separate views.
+CREATE OR REPLACE TABLE analytics.episode_retention_curve AS
+WITH views AS (
+    SELECT series_id, episode_number, max_position_s, duration_s
+    FROM analytics.episode_views WHERE duration_s IS NOT NULL
+), per_bucket AS (
+    SELECT series_id, episode_number,
+           least(floor(max_position_s / $bucket_s), floor(duration_s / $bucket_s))::INTEGER
+               AS bucket,
+           count(*) AS n
+    FROM views GROUP BY ALL
+), episodes AS (
+    SELECT e.series_id, e.episode_number, e.duration_s, v.n_views
+    FROM analytics.episodes e
+    JOIN (SELECT series_id, episode_number, count(*) AS n_views FROM views GROUP BY ALL) v
+      USING (series_id, episode_number)
+), grid AS (
+    SELECT series_id, episode_number, n_views,
+           unnest(range(0, floor(duration_s / $bucket_s)::INTEGER + 1)) AS bucket
+    FROM episodes
+)
+SELECT g.series_id, g.episode_number, g.bucket * $bucket_s AS bucket_start_s,
+       g.n_views AS views,
+       -- views whose max position is at least t: those in this bucket or a later one
+       coalesce(sum(p.n) OVER (PARTITION BY g.series_id, g.episode_number ORDER BY g.bucket DESC
+                               ROWS UNBOUNDED PRECEDING), 0) / g.n_views AS share_still_watching
+FROM grid g LEFT JOIN per_bucket p USING (series_id, episode_number, bucket)
+ORDER BY g.series_id, g.episode_number, g.bucket;
+
+-- Retention cohorts: users by the UTC date of their first event, active again n days later
+-- (on day n, and on or after day n). Days not yet observable are absent.
+CREATE OR REPLACE TABLE analytics.retention_cohorts AS
+WITH active AS (
+    SELECT DISTINCT user_id, event_date FROM analytics.events
+), users AS (
+    SELECT user_id, min(event_date) AS cohort_date, max(event_date) AS last_date
+    FROM active GROUP BY 1
+), sizes AS (
+    SELECT cohort_date, count(*) AS cohort_users FROM users GROUP BY 1
+), grid AS (
+    SELECT s.cohort_date, s.cohort_users,
+           unnest(range(0, (SELECT max(event_date) FROM analytics.events) - s.cohort_date + 1))
+               AS day
+    FROM sizes s
+), on_day AS (
+    SELECT u.cohort_date, a.event_date - u.cohort_date AS day, count(*) AS retained_users
+    FROM active a JOIN users u USING (user_id) GROUP BY ALL
+), on_or_after AS (
+    SELECT g.cohort_date, g.day, count(u.user_id) AS retained_on_or_after
+    FROM grid g LEFT JOIN users u
+      ON u.cohort_date = g.cohort_date AND u.last_date >= g.cohort_date + g.day::INTEGER
+    GROUP BY ALL
+)
+SELECT g.cohort_date, g.day::INTEGER AS day, g.cohort_users,
+       coalesce(d.retained_users, 0) AS retained_users,
+       coalesce(d.retained_users, 0) / g.cohort_users AS retention_rate,
+       o.retained_on_or_after,
+       o.retained_on_or_after / g.cohort_users AS retention_rate_on_or_after
+FROM grid g
+LEFT JOIN on_day d ON d.cohort_date = g.cohort_date AND d.day = g.day
+JOIN on_or_after o ON o.cohort_date = g.cohort_date AND o.day = g.day
+ORDER BY g.cohort_date, g.day;
+
+-- The series scorecard: one row per series version. Funnel ratios are taken among the
+-- viewers of episode 1 (so that viewers who entered mid-series cannot push them above 1).
+CREATE OR REPLACE TABLE analytics.series_scorecard AS
+WITH first_views AS (
+    SELECT user_id, series_id, episode_number, min(started_at) AS first_at
+    FROM analytics.episode_views GROUP BY ALL
+), from_start AS (
+    SELECT s.series_id,
+           count(*) FILTER (WHERE e1.user_id IS NOT NULL) AS viewers_ep1,
+           count(*) FILTER (WHERE e1.user_id IS NOT NULL AND last.user_id IS NOT NULL)
+               AS reached_last,
+           count(*) FILTER (WHERE e1.user_id IS NOT NULL AND free.user_id IS NOT NULL)
+               AS reached_free,
+           count(*) FILTER (WHERE free.user_id IS NOT NULL AND pay.user_id IS NOT NULL)
+               AS converted,
+           count(*) FILTER (WHERE free.user_id IS NOT NULL) AS viewers_free
+    FROM (SELECT DISTINCT user_id, series_id FROM first_views) u
+    JOIN analytics.series s USING (series_id)
+    LEFT JOIN first_views e1 ON e1.user_id = u.user_id AND e1.series_id = u.series_id
+                            AND e1.episode_number = 1
+    LEFT JOIN first_views last ON last.user_id = u.user_id AND last.series_id = u.series_id
+                              AND last.episode_number = s.n_episodes
+    LEFT JOIN first_views free ON free.user_id = u.user_id AND free.series_id = u.series_id
+                              AND free.episode_number = s.free_episodes
+    LEFT JOIN first_views pay ON pay.user_id = u.user_id AND pay.series_id = u.series_id
+                             AND pay.episode_number = s.free_episodes + 1
+    GROUP BY s.series_id
+), views AS (
+    SELECT series_id, count(DISTINCT user_id) AS viewers, count(*) AS episode_views,
+           sum(max_position_s) / 3600 AS watch_hours
+    FROM analytics.episode_views GROUP BY 1
+), revenue AS (
+    SELECT series_id, sum(amount_usd) AS revenue_usd
+    FROM analytics.events WHERE event_type = 'purchase' AND series_id IS NOT NULL GROUP BY 1
+)
+SELECT s.series_id, s.title, s.language, s.production_type, s.genres, s.story_id,
+       s.original_series_id, s.is_dubbed, s.release_date, s.n_episodes, s.free_episodes,
+       coalesce(v.viewers, 0) AS viewers,
+       f.continuation_rate AS hook_rate,
+       CASE WHEN fs.viewers_ep1 > 0 THEN fs.reached_last / fs.viewers_ep1 END AS completion_rate,
+       CASE WHEN fs.viewers_ep1 > 0 AND s.free_episodes >= 1
+            THEN fs.reached_free / fs.viewers_ep1 END AS paywall_reach_rate,
+       CASE WHEN fs.viewers_free > 0 AND s.free_episodes < s.n_episodes
+            THEN fs.converted / fs.viewers_free END AS paywall_conversion_rate,
+       CASE WHEN v.viewers > 0 THEN v.episode_views / v.viewers END AS episodes_per_viewer,
+       coalesce(v.watch_hours, 0) AS watch_hours,
+       coalesce(r.revenue_usd, 0) AS revenue_usd,
+       s.production_cost_usd,
+       CASE WHEN v.watch_hours > 0 THEN s.production_cost_usd / v.watch_hours END
+           AS cost_per_watch_hour,
+       CASE WHEN v.watch_hours > 0 THEN coalesce(r.revenue_usd, 0) / v.watch_hours END
+           AS revenue_per_watch_hour
+FROM analytics.series s
+LEFT JOIN views v USING (series_id)
+LEFT JOIN from_start fs USING (series_id)
+LEFT JOIN revenue r USING (series_id)
+LEFT JOIN analytics.series_episode_funnel f
+       ON f.series_id = s.series_id AND f.episode_number = 1
+ORDER BY s.series_id;
