@@ -25,7 +25,10 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 WORK = Path(__file__).resolve().parent / "data"
 DAYS = 14
-ALL_STAGES = ("generate_parquet", "generate_jsonl_gz", "ingest_jsonl_gz", "ingest_parquet")
+ALL_STAGES = (
+    "generate_parquet", "generate_jsonl_gz", "ingest_jsonl_gz", "ingest_parquet",
+    "metrics_full", "sessions_vs_pandas",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,97 @@ def ingest_stage(data: str, home: str) -> dict:
     return {"loaded": loaded}
 
 
+def _metrics_paths(home: str):
+    from cliffhanger.config import Paths
+
+    root = Path(home)
+    return Paths(home=root, warehouse=root / "warehouse" / "cliffhanger.duckdb",
+                 landing=root, dagster_home=root / "dagster")  # fmt: skip
+
+
+def prepare_metrics_home(data: str, home: str) -> dict:
+    """Ingest the data once (untimed) into a warehouse the metrics stages reuse."""
+    from cliffhanger.ingest.catalog import load_catalog, refresh_public_catalog
+    from cliffhanger.ingest.events import event_files, ingest_files
+    from cliffhanger.warehouse import working_database
+
+    shutil.rmtree(home, ignore_errors=True)
+    with working_database(_metrics_paths(home)) as con:
+        load_catalog(con, Path(data) / "catalog")
+        refresh_public_catalog(con)
+        loaded = sum(r.loaded for r in ingest_files(con, event_files([Path(data) / "events"])))
+    return {"loaded": loaded}
+
+
+def metrics_full_stage(home: str) -> dict:
+    """Every analytics object of issue #4 rebuilt from the stored events."""
+    from cliffhanger.config import MetricParams
+    from cliffhanger.warehouse import working_database
+    from features.catalog_metrics import build_catalog_metrics
+    from features.engagement import build_engagement
+    from features.funnel import build_funnel
+    from features.sessions import build_events
+
+    params = MetricParams()
+    with working_database(_metrics_paths(home)) as con:
+        build_events(con, params.session_gap_minutes)
+        build_engagement(con, params)
+        build_funnel(con, params)
+        build_catalog_metrics(con, params)
+    return {}
+
+
+def sessions_stage(home: str) -> dict:
+    """Cliffhanger's sessions stage: session keys, episode views, sessions."""
+    from cliffhanger.config import MetricParams
+    from cliffhanger.warehouse import working_database
+    from features.engagement import build_engagement
+    from features.sessions import build_events
+
+    params = MetricParams()
+    with working_database(_metrics_paths(home)) as con:
+        build_events(con, params.session_gap_minutes)
+        build_engagement(con, params)
+    return {}
+
+
+def sessionization_floor_stage(home: str) -> dict:
+    """The floor: one bare DuckDB sessionization query (LAG + running SUM), counting sessions."""
+    import duckdb
+
+    db = _metrics_paths(home).working_db
+    con = duckdb.connect(str(db), read_only=True)
+    con.execute("SET enable_progress_bar = false")
+    n = con.execute(
+        """
+        SELECT sum(starts) FROM (
+            SELECT CASE WHEN ts - lag(ts) OVER (PARTITION BY user_id ORDER BY ts)
+                             <= INTERVAL 30 MINUTE THEN 0 ELSE 1 END AS starts
+            FROM raw.events)
+        """
+    ).fetchone()[0]
+    con.close()
+    return {"sessions": n}
+
+
+def pandas_sessions_stage(home: str) -> dict:
+    """A straightforward pandas sessionization + episodes per session (loading not timed)."""
+    import duckdb
+
+    db = _metrics_paths(home).working_db
+    con = duckdb.connect(str(db), read_only=True)
+    df = con.execute("SELECT user_id, ts, event_type FROM raw.events").df()
+    con.close()
+    start = time.perf_counter()
+    df = df.sort_values(["user_id", "ts"])
+    gap = df.groupby("user_id")["ts"].diff()
+    df["session"] = (gap.isna() | (gap > __import__("pandas").Timedelta(minutes=30))).cumsum()
+    per_session = (df["event_type"] == "episode_start").groupby(df["session"]).sum()
+    seconds = time.perf_counter() - start
+    return {"sessions": int(len(per_session)), "timed_seconds": seconds,
+            "median_episodes": float(per_session.median())}  # fmt: skip
+
+
 # ---- the report --------------------------------------------------------------------------------
 
 
@@ -278,6 +372,26 @@ def run_benchmarks(
             row(stage, runs[0].detail["loaded"], runs, baseline="duckdb_bare_load",
                 baseline_runs=base, target=target + ", peak RSS ≤ 4 GB")
         )  # fmt: skip
+    if {"metrics_full", "sessions_vs_pandas"} & set(stages):
+        data = WORK / "gen_parquet"
+        if not (data / "manifest.json").exists():
+            generate_stage(users, series, str(data), "parquet", False)
+        home = str(WORK / "metrics_home")
+        loaded = timed(prepare_metrics_home, str(data), home).detail["loaded"]
+        if "metrics_full" in stages:
+            floor = repeat(sessionization_floor_stage, (home,), repeats, "metrics_full baseline")
+            runs = repeat(metrics_full_stage, (home,), repeats, "metrics_full")
+            rows.append(row("metrics_full", loaded, runs, baseline="duckdb_bare_sessionization",
+                            baseline_runs=floor, target="≤ 4× the floor"))  # fmt: skip
+        if "sessions_vs_pandas" in stages:
+            pandas_runs = repeat(pandas_sessions_stage, (home,), repeats, "pandas sessions")
+            # the pandas time excludes loading the frame: only the sessionization is timed
+            pandas_runs = [Timing(t.detail["timed_seconds"], t.peak_rss_mb, t.detail)
+                           for t in pandas_runs]  # fmt: skip
+            runs = repeat(sessions_stage, (home,), repeats, "sessions")
+            rows.append(row("sessions_vs_pandas", loaded, runs, baseline="pandas_sessionization",
+                            baseline_runs=pandas_runs,
+                            target="≤ 0.33× pandas (≥ 3× faster)"))  # fmt: skip
     write_report(rows, out_dir)
     print((out_dir / "latest.md").read_text())
     return rows
