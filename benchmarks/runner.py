@@ -333,6 +333,12 @@ def write_report(rows: list[dict], out_dir: Path) -> None:
     (out_dir / "latest.md").write_text("\n".join(lines) + "\n")
 
 
+def _has_data(folder: Path, users: int) -> bool:
+    """Whether ``folder`` already holds a generated data set of this many users."""
+    manifest = folder / "manifest.json"
+    return manifest.exists() and json.loads(manifest.read_text())["args"]["users"] == users
+
+
 def run_benchmarks(
     events: int = 1_000_000,
     repeats: int = 3,
@@ -361,7 +367,7 @@ def run_benchmarks(
         stage = f"ingest_{fmt}"
         if stage not in stages:
             continue
-        if not (data / "manifest.json").exists():
+        if not _has_data(data, users):
             gz = fmt == "jsonl_gz"
             generate_stage(users, series, str(data), "jsonl" if gz else "parquet", gz)
         kind = "jsonl" if fmt == "jsonl_gz" else "parquet"
@@ -374,7 +380,7 @@ def run_benchmarks(
         )  # fmt: skip
     if {"metrics_full", "sessions_vs_pandas"} & set(stages):
         data = WORK / "gen_parquet"
-        if not (data / "manifest.json").exists():
+        if not _has_data(data, users):
             generate_stage(users, series, str(data), "parquet", False)
         home = str(WORK / "metrics_home")
         loaded = timed(prepare_metrics_home, str(data), home).detail["loaded"]
