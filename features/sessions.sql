@@ -4,22 +4,30 @@
 -- give the same key.
 CREATE OR REPLACE TABLE analytics.events AS
 WITH ordered AS (
-    SELECT *,
+    SELECT event_id, user_id, ts,
            CASE WHEN lag(ts) OVER w IS NULL
                   OR ts - lag(ts) OVER w > to_minutes($gap_minutes::BIGINT)
-                THEN 1 ELSE 0 END AS starts_session
+                THEN ts END AS session_start
     FROM raw.events
     WINDOW w AS (PARTITION BY user_id ORDER BY ts, event_id)
-), numbered AS (
-    SELECT *,
-           sum(starts_session) OVER (PARTITION BY user_id ORDER BY ts, event_id
-                                     ROWS UNBOUNDED PRECEDING) AS session_no
+), keyed AS (
+    -- each event takes the start of the latest session that began at or before it
+    SELECT event_id,
+           max(session_start) OVER (PARTITION BY user_id ORDER BY ts, event_id
+                                    ROWS UNBOUNDED PRECEDING) AS session_start
     FROM ordered
+), starts AS (
+    SELECT DISTINCT user_id, session_start FROM ordered WHERE session_start IS NOT NULL
+), named AS (
+    -- one key per session: the timestamp is formatted once per session, not per event
+    SELECT user_id, session_start,
+           user_id || '@' || strftime(session_start AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ')
+               AS session_key
+    FROM starts
 )
-SELECT event_id, event_type, ts, event_date, user_id,
-       user_id || '@' || strftime(min(ts) OVER (PARTITION BY user_id, session_no)
-                                  AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ') AS session_key,
-       session_id, series_id, episode_number, position_s, unlock_method, amount_usd,
-       platform, app_version, country, language, source_shape
-FROM numbered
-ORDER BY ts, event_id;
+SELECT r.event_id, r.event_type, r.ts, r.event_date, r.user_id, n.session_key,
+       r.session_id, r.series_id, r.episode_number, r.position_s, r.unlock_method, r.amount_usd,
+       r.platform, r.app_version, r.country, r.language, r.source_shape
+FROM raw.events r
+JOIN keyed k USING (event_id)
+JOIN named n ON n.user_id = r.user_id AND n.session_start = k.session_start;
