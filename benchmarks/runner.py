@@ -189,17 +189,10 @@ def metrics_full_stage(home: str) -> dict:
     """Every analytics object of issue #4 rebuilt from the stored events."""
     from cliffhanger.config import MetricParams
     from cliffhanger.warehouse import working_database
-    from features.catalog_metrics import build_catalog_metrics
-    from features.engagement import build_engagement
-    from features.funnel import build_funnel
-    from features.sessions import build_events
+    from features import build_all
 
-    params = MetricParams()
     with working_database(_metrics_paths(home)) as con:
-        build_events(con, params.session_gap_minutes)
-        build_engagement(con, params)
-        build_funnel(con, params)
-        build_catalog_metrics(con, params)
+        build_all(con, MetricParams())
     return {}
 
 

@@ -170,10 +170,7 @@ def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
     from cliffhanger.ingest.events import event_files, ingest_files, replay_quarantine
     from cliffhanger.ingest.public import publish_ingestion_tables
     from cliffhanger.warehouse import publish, working_database
-    from features.catalog_metrics import build_catalog_metrics
-    from features.engagement import build_engagement
-    from features.funnel import build_funnel
-    from features.sessions import build_events
+    from features import build_all
 
     missing = [str(p) for p in inputs if not p.exists()]
     if missing:
@@ -215,10 +212,7 @@ def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
         if not no_publish and (results or catalogs or replay):
             with err.status("publishing the warehouse snapshot…"):
                 publish_ingestion_tables(con)
-                build_events(con, metric_params().session_gap_minutes)
-                build_engagement(con, metric_params())
-                build_funnel(con, metric_params())
-                build_catalog_metrics(con, metric_params())
+                build_all(con, metric_params())
                 snap = publish(con, paths(), info={"metric_params": metric_params().as_dict()})
     if results:
         table = Table("file", "status", "records in", "loaded", "quarantined", "duplicates")

@@ -12,19 +12,6 @@ from cliffhanger.generate.population import PLATFORMS, Users
 from cliffhanger.generate.simulate import COIN_PACK_P, COIN_PACKS, SUBSCRIPTION_USD, Simulation
 
 UNLOCK_METHODS = np.array(["", "ad", "coins", "subscription"])
-EVENT_TYPES = (
-    "app_open",
-    "episode_start",
-    "episode_progress",
-    "episode_complete",
-    "episode_exit",
-    "paywall_view",
-    "episode_unlock",
-    "purchase",
-    "like",
-    "share",
-    "follow",
-)
 HEARTBEAT_S = 5
 
 _COLUMNS = {
