@@ -91,6 +91,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "ended_at": "Last event (UTC).",
             "start_date": "UTC date of started_at.",
             "duration_s": "ended_at - started_at, in seconds.",
+            "n_events": "Number of stored events in the session (all types).",
             "episodes_started": "Number of episode views in the session.",
             "distinct_series": "Number of series versions viewed in the session.",
             "watch_s": "Sum of the views' max_position_s.",
@@ -302,9 +303,15 @@ def render_markdown() -> str:
 
 
 def apply_comments(con: duckdb.DuckDBPyConnection, table: str, schema: str = "analytics") -> None:
-    """``COMMENT ON`` the table and each documented column that exists."""
+    """``COMMENT ON`` the table (or view) and each documented column that exists."""
     description, columns = TABLES[table]
-    con.execute(f"COMMENT ON TABLE {schema}.{table} IS {sql_literal(description)}")
+    is_view = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE database_name = current_database() "
+        "AND schema_name = ? AND view_name = ?",
+        [schema, table],
+    ).fetchone()[0]
+    kind = "VIEW" if is_view else "TABLE"
+    con.execute(f"COMMENT ON {kind} {schema}.{table} IS {sql_literal(description)}")
     existing = {
         r[0]
         for r in con.execute(

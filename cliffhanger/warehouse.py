@@ -110,12 +110,16 @@ def publish(
     version = now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
     final = paths.snapshots_dir / f"{SNAPSHOT_PREFIX}{version}.duckdb"
     building = final.with_suffix(".building")
+    # views of the working database (analytics.events) are materialized as tables: a
+    # snapshot holds no raw schema for them to read from
     tables = [
         row[0]
         for row in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = ? ORDER BY table_name",
-            [PUBLIC_SCHEMA],
+            "AND schema_name = ? UNION SELECT view_name FROM duckdb_views() "
+            "WHERE database_name = current_database() AND schema_name = ? AND NOT internal "
+            "ORDER BY 1",
+            [PUBLIC_SCHEMA, PUBLIC_SCHEMA],
         ).fetchall()
     ]
     counts: dict[str, int] = {}
@@ -162,8 +166,10 @@ def publish(
 def _copy_comments(con: duckdb.DuckDBPyConnection, alias: str, tables: list[str]) -> None:
     rows = con.execute(
         "SELECT table_name, comment FROM duckdb_tables() WHERE database_name = "
+        "current_database() AND schema_name = ? AND comment IS NOT NULL "
+        "UNION ALL SELECT view_name, comment FROM duckdb_views() WHERE database_name = "
         "current_database() AND schema_name = ? AND comment IS NOT NULL",
-        [PUBLIC_SCHEMA],
+        [PUBLIC_SCHEMA, PUBLIC_SCHEMA],
     ).fetchall()
     for table, comment in rows:
         con.execute(

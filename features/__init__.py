@@ -6,20 +6,35 @@ import duckdb
 
 from cliffhanger.config import MetricParams
 
+EVENT_GRAIN_TABLES = ("events", "sessions", "episode_views")
 
-def build_all(con: duckdb.DuckDBPyConnection, params: MetricParams) -> dict[str, int]:
-    """Rebuild every derived analytics table from the stored events, in dependency order.
 
-    The Dagster assets run the same steps one asset at a time; ``cliffhanger ingest`` and the
-    benchmarks call this. Returns each table's row count.
+def build_all(
+    con: duckdb.DuckDBPyConnection, params: MetricParams, full: bool = False
+) -> dict[str, object]:
+    """Bring every derived analytics table up to date, in dependency order, in one transaction.
+
+    Sessions and episode views are maintained incrementally (see
+    :mod:`features.sessions`); the aggregate tables are recomputed from them and from compact
+    per-user summaries. The Dagster assets run the same steps one asset at a time;
+    ``cliffhanger ingest`` and the benchmarks call this. Returns each table's row count and
+    the build mode under ``"mode"``.
     """
     from features.catalog_metrics import build_catalog_metrics
     from features.engagement import build_engagement
     from features.funnel import build_funnel
-    from features.sessions import build_events
+    from features.sessions import build_sessions, document_event_grain
 
-    counts = {"events": build_events(con, params.session_gap_minutes)}
-    counts |= build_engagement(con, params)
-    counts["series_episode_funnel"] = build_funnel(con, params)
-    counts |= build_catalog_metrics(con, params)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        build = build_sessions(con, params, full=full)
+        counts: dict[str, object] = document_event_grain(con)
+        counts |= build_engagement(con, params)
+        counts["series_episode_funnel"] = build_funnel(con, params)
+        counts |= build_catalog_metrics(con, params)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    counts["mode"] = build.mode
     return counts

@@ -35,7 +35,7 @@ ORDER BY g.series_id, g.episode_number, g.bucket;
 -- (on day n, and on or after day n). Days not yet observable are absent.
 CREATE OR REPLACE TABLE analytics.retention_cohorts AS
 WITH active AS (
-    SELECT DISTINCT user_id, event_date FROM analytics.events
+    SELECT user_id, event_date FROM derived.user_days
 ), users AS (
     SELECT user_id, min(event_date) AS cohort_date, max(event_date) AS last_date
     FROM active GROUP BY 1
@@ -43,7 +43,7 @@ WITH active AS (
     SELECT cohort_date, count(*) AS cohort_users FROM users GROUP BY 1
 ), grid AS (
     SELECT s.cohort_date, s.cohort_users,
-           unnest(range(0, (SELECT max(event_date) FROM analytics.events) - s.cohort_date + 1))
+           unnest(range(0, (SELECT max(event_date) FROM derived.user_days) - s.cohort_date + 1))
                AS day
     FROM sizes s
 ), on_day AS (
@@ -98,7 +98,7 @@ WITH first_views AS (
     FROM analytics.episode_views GROUP BY 1
 ), revenue AS (
     SELECT series_id, sum(amount_usd) AS revenue_usd
-    FROM analytics.events WHERE event_type = 'purchase' AND series_id IS NOT NULL GROUP BY 1
+    FROM raw.events WHERE event_type = 'purchase' AND series_id IS NOT NULL GROUP BY 1
 )
 SELECT s.series_id, s.title, s.language, s.production_type, s.genres, s.story_id,
        s.original_series_id, s.is_dubbed, s.release_date, s.n_episodes, s.free_episodes,

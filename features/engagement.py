@@ -1,4 +1,4 @@
-"""Sessions, episode views and daily engagement (METRICS.md), as plain SQL over DuckDB."""
+"""Daily engagement (METRICS.md), as plain SQL over DuckDB."""
 
 from __future__ import annotations
 
@@ -11,30 +11,25 @@ from cliffhanger.schema_docs import apply_comments
 from features.sqlfile import run, statements
 
 _STATEMENTS = statements(Path(__file__).with_name("engagement.sql"))
-TABLES = ("episode_views", "sessions", "daily_engagement")
+TABLES = ("daily_engagement",)
 
 
 def build_engagement(con: duckdb.DuckDBPyConnection, params: MetricParams) -> dict[str, int]:
-    """Rebuild ``analytics.episode_views``, ``sessions`` and ``daily_engagement``.
+    """Rebuild ``analytics.daily_engagement`` from sessions, views and active user-days.
 
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
-        The working database, holding ``analytics.events`` (with ``session_key``) and
-        ``analytics.episodes``.
+        The working database, after :func:`features.sessions.build_sessions`.
     params : MetricParams
-        ``complete_fraction`` and ``binge_min_episodes`` are used here.
+        Unused today: the engagement parameters act on sessions and views.
 
     Returns
     -------
     dict
         Row count of each table.
     """
-    values = {
-        "complete_fraction": float(params.complete_fraction),
-        "binge_min_episodes": int(params.binge_min_episodes),
-    }
-    run(con, _STATEMENTS, values)
+    run(con, _STATEMENTS, {})
     counts = {}
     for table in TABLES:
         apply_comments(con, table)

@@ -5,7 +5,7 @@
 -- Bound at run time: inactive_days, z (the normal quantile, 1.96 for 95 %).
 CREATE OR REPLACE TABLE analytics.series_episode_funnel AS
 WITH data_end AS (
-    SELECT max(ts) AS data_end FROM analytics.events
+    SELECT max(ts) AS data_end FROM raw.events
 ), views AS (
     SELECT user_id, series_id, episode_number, started_at, completed
     FROM analytics.episode_views
@@ -32,8 +32,7 @@ WITH data_end AS (
            max(v.episode_number) AS reach
     FROM views v GROUP BY ALL
 ), last_seen AS (
-    SELECT user_id, series_id, max(ts) AS last_at
-    FROM analytics.events WHERE series_id IS NOT NULL GROUP BY ALL
+    SELECT user_id, series_id, last_at FROM derived.user_series_last
 ), outcomes AS (
     SELECT j.*, s.n_episodes,
            j.reach < s.n_episodes

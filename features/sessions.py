@@ -1,27 +1,176 @@
-"""Sessions (METRICS.md): the 30-minute-gap sessionization of the stored events."""
+"""Sessions and episode views (METRICS.md), kept up to date incrementally.
+
+The event-grain tables (``analytics.sessions``, ``analytics.episode_views``) are maintained
+by increments: each build tags only the events of users who received new events, from the
+first of their sessions that the new events can change. A full rebuild runs the same tagging
+over every event and gives identical tables. ``analytics.events`` is a view: the stored
+events with the key of the session each belongs to.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from cliffhanger.schema_docs import apply_comments
+from cliffhanger.config import MetricParams
+from features.sqlfile import run, statements
 
-_SQL = (Path(__file__).with_name("sessions.sql")).read_text()
+_HERE = Path(__file__).parent
+_RESET = statements(_HERE / "sessions_reset.sql")
+_SCOPE = statements(_HERE / "sessions_scope.sql")
+_TAG = statements(_HERE / "sessions_tag.sql")
+
+_STATE_DDL = """
+CREATE TABLE IF NOT EXISTS derived.build_state (
+    built_at TIMESTAMPTZ NOT NULL,
+    mode VARCHAR NOT NULL,
+    watermark TIMESTAMPTZ,          -- latest ingested_at covered by the derived tables
+    events_covered BIGINT NOT NULL, -- raw events at or before the watermark at that time
+    data_end TIMESTAMPTZ,           -- latest event ts
+    params VARCHAR NOT NULL         -- the event-grain parameters used, as JSON
+)
+"""
 
 
-def build_events(con: duckdb.DuckDBPyConnection, session_gap_minutes: int = 30) -> int:
-    """Rebuild ``analytics.events`` (raw events plus ``session_key``); returns its row count.
+@dataclass(frozen=True)
+class SessionBuild:
+    """What one build of the event-grain tables did."""
+
+    mode: str  # "full" or "incremental" (or "unchanged" when nothing was new)
+    reason: str
+    events_tagged: int
+    users_touched: int
+    data_end: dt.datetime | None
+
+
+def _grain_params(params: MetricParams) -> dict[str, object]:
+    return {
+        "gap_minutes": int(params.session_gap_minutes),
+        "complete_fraction": float(params.complete_fraction),
+        "binge_min_episodes": int(params.binge_min_episodes),
+    }
+
+
+def plan(con: duckdb.DuckDBPyConnection, params: MetricParams) -> tuple[str, str]:
+    """Decide between a full rebuild and an increment, and say why.
+
+    An increment is only safe when the previous build used the same parameters, the
+    episodes it measured still have the same durations, and the events it covered are
+    still exactly the stored events up to its watermark.
+    """
+    con.execute("CREATE SCHEMA IF NOT EXISTS derived")
+    con.execute(_STATE_DDL)
+    state = con.execute(
+        "SELECT watermark, events_covered, params FROM derived.build_state "
+        "ORDER BY built_at DESC LIMIT 1"
+    ).fetchone()
+    if state is None:
+        return "full", "no previous build"
+    watermark, covered, used = state
+    if json.loads(used) != _grain_params(params):
+        return "full", "metric parameters changed"
+    tables = {
+        r[0]
+        for r in con.execute(
+            "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database()"
+        ).fetchall()
+    }
+    needed = {
+        "analytics.sessions",
+        "analytics.episode_views",
+        "derived.user_days",
+        "derived.user_series_last",
+        "derived.measured_episodes",
+    }
+    if not needed <= tables:
+        return "full", "derived tables missing"
+    if watermark is None:
+        return "full", "no events covered yet"
+    still = con.execute(
+        "SELECT count(*) FROM raw.events WHERE ingested_at <= ?", [watermark]
+    ).fetchone()[0]
+    if still != covered:
+        return "full", "events at or before the watermark changed"
+    changed = con.execute(
+        "SELECT count(*) FROM derived.measured_episodes m "
+        "LEFT JOIN analytics.episodes e USING (series_id, episode_number) "
+        "WHERE e.duration_s IS DISTINCT FROM m.duration_s"
+    ).fetchone()[0]
+    if changed:
+        return "full", f"{changed} measured episodes changed duration in the catalog"
+    return "incremental", "new events since the watermark"
+
+
+def build_sessions(
+    con: duckdb.DuckDBPyConnection, params: MetricParams, full: bool = False
+) -> SessionBuild:
+    """Bring ``analytics.sessions``, ``episode_views`` and the ``events`` view up to date.
 
     Parameters
     ----------
     con : duckdb.DuckDBPyConnection
-        The working database, holding ``raw.events``.
-    session_gap_minutes : int
-        A gap longer than this between a user's consecutive events starts a new session.
+        The working database, holding ``raw.events`` and ``analytics.episodes``. The caller
+        owns the transaction.
+    params : MetricParams
+        ``session_gap_minutes``, ``complete_fraction`` and ``binge_min_episodes`` are used.
+    full : bool
+        Rebuild from every stored event even when an increment would do.
+
+    Returns
+    -------
+    SessionBuild
+        The mode chosen, why, and how much was (re)tagged.
     """
-    con.execute("CREATE SCHEMA IF NOT EXISTS analytics")
-    con.execute(_SQL, {"gap_minutes": int(session_gap_minutes)})
+    values = _grain_params(params)
+    mode, reason = plan(con, params)
+    if full:
+        mode, reason = "full", "full rebuild requested"
+    watermark_now, covered_now, data_end = con.execute(
+        "SELECT max(ingested_at), count(*), max(ts) FROM raw.events"
+    ).fetchone()
+    users = 0
+    if mode == "full":
+        run(con, _RESET, values)
+        users = con.execute("SELECT count(*) FROM (SELECT DISTINCT user_id FROM raw.events)")
+        users = users.fetchone()[0]
+    else:
+        watermark = con.execute(
+            "SELECT watermark FROM derived.build_state ORDER BY built_at DESC LIMIT 1"
+        ).fetchone()[0]
+        run(con, _SCOPE, values | {"watermark": watermark})
+        users = con.execute("SELECT count(*) FROM scope").fetchone()[0]
+        if users == 0:
+            mode, reason = "unchanged", "no new events since the last build"
+    tagged = 0
+    if mode != "unchanged":
+        run(con, _TAG, values)
+        tagged = con.execute("SELECT count(*) FROM tagged").fetchone()[0]
+    con.execute(
+        "CREATE OR REPLACE TABLE derived.measured_episodes AS "
+        "SELECT series_id, episode_number, duration_s FROM analytics.episodes"
+    )
+    con.execute(
+        "INSERT INTO derived.build_state VALUES (now(), ?, ?, ?, ?, ?)",
+        [mode, watermark_now, covered_now, data_end, json.dumps(values)],
+    )
+    for temp in ("tagged", "new_sessions", "new_views", "new_events", "scope", "series_last_new"):
+        con.execute(f"DROP TABLE IF EXISTS temp.main.{temp}")
+    return SessionBuild(mode, reason, tagged, users, data_end)
+
+
+def document_event_grain(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """``COMMENT ON`` the event-grain tables and return their row counts."""
+    from cliffhanger.schema_docs import apply_comments
+
+    counts = {}
     apply_comments(con, "events")
-    return con.execute("SELECT count(*) FROM analytics.events").fetchone()[0]
+    for table in ("sessions", "episode_views"):
+        apply_comments(con, table)
+        counts[table] = con.execute(f"SELECT count(*) FROM analytics.{table}").fetchone()[0]  # noqa: S608
+    counts["events"] = con.execute("SELECT count(*) FROM raw.events").fetchone()[0]
+    return counts

@@ -23,4 +23,5 @@ def run(con: duckdb.DuckDBPyConnection, sql: list[str], values: dict[str, object
     DuckDB binds parameters one statement at a time, and refuses unused ones.
     """
     for statement in sql:
-        con.execute(statement, {k: v for k, v in values.items() if f"${k}" in statement})
+        code = "\n".join(line.split("--", 1)[0] for line in statement.splitlines())
+        con.execute(statement, {k: v for k, v in values.items() if f"${k}" in code})

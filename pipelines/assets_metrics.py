@@ -1,4 +1,4 @@
-"""Metrics layer: sessions, episode views and daily engagement (METRICS.md)."""
+"""Metrics layer: daily engagement, funnel, retention and scorecards (METRICS.md)."""
 
 import dagster as dg
 
@@ -6,64 +6,18 @@ from cliffhanger.config import metric_params
 from features.catalog_metrics import build_catalog_metrics
 from features.engagement import build_engagement
 from features.funnel import build_funnel
-from pipelines.assets_events import events
-from pipelines.assets_ingest import catalog
 from pipelines.resources import CliffhangerStore
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            "episode_views",
-            group_name="metrics",
-            deps=[events, catalog],
-            description="One row per user × episode playback.",
-            kinds={"duckdb"},
-        ),
-        dg.AssetSpec(
-            "sessions",
-            group_name="metrics",
-            deps=["episode_views"],
-            description="One row per derived (30-minute gap) session.",
-            kinds={"duckdb"},
-        ),
-        dg.AssetSpec(
-            "daily_engagement",
-            group_name="metrics",
-            deps=["sessions"],
-            description="DAU, sessions, episodes per session, binge rate per UTC date.",
-            kinds={"duckdb"},
-        ),
-    ]  # fmt: skip
-)
-def engagement(store: CliffhangerStore):
-    """Episode views, sessions and daily engagement, rebuilt from analytics.events."""
+@dg.asset(group_name="metrics", deps=["sessions", "episode_views"], kinds={"duckdb"})
+def daily_engagement(store: CliffhangerStore) -> dg.MaterializeResult:
+    """DAU, sessions, episodes per session and binge rate per UTC date."""
     with store.connect() as con:
         counts = build_engagement(con, metric_params())
-    for table in ("episode_views", "sessions", "daily_engagement"):
-        yield dg.MaterializeResult(asset_key=table, metadata={"rows": counts[table]})
+    return dg.MaterializeResult(metadata={"rows": counts["daily_engagement"]})
 
 
-@dg.asset_check(asset="sessions", blocking=True)
-def sessions_cover_every_event(store: CliffhangerStore) -> dg.AssetCheckResult:
-    """Every event belongs to exactly one session, and every session has events."""
-    with store.connect() as con:
-        missing, orphan = con.execute(
-            """
-            SELECT (SELECT count(*) FROM analytics.events e
-                    WHERE e.session_key IS NULL OR e.session_key NOT IN
-                          (SELECT session_key FROM analytics.sessions)),
-                   (SELECT count(*) FROM analytics.sessions s
-                    WHERE s.session_key NOT IN (SELECT session_key FROM analytics.events))
-            """
-        ).fetchone()
-    return dg.AssetCheckResult(
-        passed=missing == 0 and orphan == 0,
-        metadata={"events_without_session": missing, "sessions_without_events": orphan},
-    )
-
-
-@dg.asset_check(asset="daily_engagement", blocking=True)
+@dg.asset_check(asset=daily_engagement, blocking=True)
 def engagement_rates_in_unit_interval(store: CliffhangerStore) -> dg.AssetCheckResult:
     """Rates lie in [0, 1]; watched fractions too."""
     with store.connect() as con:
@@ -137,7 +91,7 @@ def funnel_is_consistent(store: CliffhangerStore) -> dg.AssetCheckResult:
         dg.AssetSpec(
             "retention_cohorts",
             group_name="metrics",
-            deps=[events],
+            deps=["sessions"],
             description="N-day and on-or-after retention by first-active date.",
             kinds={"duckdb"},
         ),

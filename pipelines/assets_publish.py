@@ -4,7 +4,6 @@ import dagster as dg
 
 from cliffhanger.config import metric_params
 from cliffhanger.warehouse import publish
-from pipelines.assets_events import events
 from pipelines.assets_ingest import catalog, ingested_events
 from pipelines.resources import CliffhangerStore
 
@@ -14,7 +13,7 @@ from pipelines.resources import CliffhangerStore
     deps=[
         catalog,
         ingested_events,
-        events,
+        "events",
         "episode_views",
         "sessions",
         "daily_engagement",

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from pipelines.assets_events import events
+from pipelines.assets_events import event_grain, sessions_cover_every_event
 from pipelines.assets_ingest import (
     accounting_balances,
     catalog,
@@ -12,19 +12,18 @@ from pipelines.assets_ingest import (
 )
 from pipelines.assets_metrics import (
     catalog_metrics,
-    engagement,
+    daily_engagement,
     engagement_rates_in_unit_interval,
     funnel_is_consistent,
     scorecard_and_cohort_rates_in_unit_interval,
     series_episode_funnel,
-    sessions_cover_every_event,
 )
 from pipelines.assets_publish import warehouse_snapshot
 from pipelines.resources import CliffhangerStore
 from pipelines.sensors import landing_files
 
 # every asset, in the order a full run materializes them
-ALL_ASSETS = [catalog, ingested_events, events, engagement, series_episode_funnel,
+ALL_ASSETS = [catalog, ingested_events, event_grain, daily_engagement, series_episode_funnel,
               catalog_metrics, warehouse_snapshot]  # fmt: skip
 ALL_CHECKS = [
     event_ids_unique,

@@ -14,7 +14,7 @@ from cliffhanger.ingest.catalog import load_catalog, refresh_public_catalog
 from cliffhanger.ingest.events import ingest_file
 from cliffhanger.warehouse import working_database
 from features.engagement import build_engagement
-from features.sessions import build_events
+from features.sessions import build_sessions
 
 NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
 D1 = "2026-09-07"
@@ -81,7 +81,7 @@ def paths(tmp_path: Path) -> Paths:
 def build(paths: Paths, params: MetricParams | None = None) -> dict:
     params = params or MetricParams()
     with working_database(paths) as con:
-        build_events(con, params.session_gap_minutes)
+        build_sessions(con, params)
         counts = build_engagement(con, params)
         out = {
             "views": con.execute(

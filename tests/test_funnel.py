@@ -17,7 +17,7 @@ from cliffhanger.ingest.events import event_files, ingest_files
 from cliffhanger.warehouse import working_database
 from features.engagement import build_engagement
 from features.funnel import Z_95, build_funnel
-from features.sessions import build_events
+from features.sessions import build_sessions
 from tests.test_engagement import paths  # noqa: F401 (the hand-built fixture)
 
 COLUMNS = (
@@ -28,7 +28,7 @@ COLUMNS = (
 
 def funnel(p: Paths, params: MetricParams) -> list[tuple]:
     with working_database(p) as con:
-        build_events(con, params.session_gap_minutes)
+        build_sessions(con, params)
         build_engagement(con, params)
         build_funnel(con, params)
         return con.execute(
@@ -76,7 +76,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Paths:
         refresh_public_catalog(con)
         ingest_files(con, event_files([data / "events"]))
         params = MetricParams()
-        build_events(con, params.session_gap_minutes)
+        build_sessions(con, params)
         build_engagement(con, params)
         build_funnel(con, params)
     return p

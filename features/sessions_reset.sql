@@ -1,0 +1,46 @@
+-- A full rebuild starts from empty event-grain tables: sessions, episode views and the
+-- private per-user summaries the aggregate tables are computed from.
+CREATE SCHEMA IF NOT EXISTS analytics;
+CREATE SCHEMA IF NOT EXISTS derived;
+
+CREATE OR REPLACE TABLE analytics.sessions (
+    session_key VARCHAR NOT NULL,
+    user_id VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    ended_at TIMESTAMPTZ NOT NULL,
+    start_date DATE NOT NULL,
+    duration_s DOUBLE NOT NULL,
+    n_events BIGINT NOT NULL,
+    episodes_started BIGINT NOT NULL,
+    distinct_series BIGINT NOT NULL,
+    watch_s DOUBLE NOT NULL,
+    is_binge BOOLEAN NOT NULL
+);
+
+CREATE OR REPLACE TABLE analytics.episode_views (
+    view_id VARCHAR NOT NULL,
+    user_id VARCHAR NOT NULL,
+    session_key VARCHAR NOT NULL,
+    series_id VARCHAR,
+    episode_number INTEGER,
+    started_at TIMESTAMPTZ NOT NULL,
+    start_date DATE NOT NULL,
+    max_position_s DOUBLE NOT NULL,
+    duration_s DOUBLE,
+    watched_fraction DOUBLE,
+    completed BOOLEAN NOT NULL
+);
+
+-- (user, UTC date) pairs with any event: DAU and retention cohorts come from here
+CREATE OR REPLACE TABLE derived.user_days AS
+SELECT DISTINCT user_id, event_date FROM raw.events;
+
+-- each user's latest event of each series: the funnel's "inactive for 7 days" test
+CREATE OR REPLACE TABLE derived.user_series_last AS
+SELECT user_id, series_id, max(ts) AS last_at
+FROM raw.events WHERE series_id IS NOT NULL GROUP BY ALL;
+
+-- the whole history is (re)tagged
+CREATE OR REPLACE TEMP VIEW retag AS
+SELECT user_id, ts, event_id, event_type, series_id, episode_number, position_s
+FROM raw.events;

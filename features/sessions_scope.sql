@@ -1,0 +1,45 @@
+-- An increment: only users with events ingested after the watermark are touched, and for
+-- each of them only from the first session that a new event can change. A session that
+-- ended more than the gap before the user's earliest new event cannot merge with it, so
+-- everything before that point stays as it is. Bound: $watermark, $gap_minutes.
+CREATE OR REPLACE TEMP TABLE new_events AS
+SELECT user_id, ts, event_date, series_id
+FROM raw.events WHERE ingested_at > $watermark;
+
+CREATE OR REPLACE TEMP TABLE scope AS
+WITH touched AS (
+    SELECT user_id, min(ts) AS first_new FROM new_events GROUP BY 1
+)
+SELECT t.user_id,
+       -- the earliest session the new events can reach, or the first new event itself
+       least(t.first_new, min(s.started_at)) AS cut_ts
+FROM touched t
+LEFT JOIN analytics.sessions s
+       ON s.user_id = t.user_id AND s.ended_at >= t.first_new - to_minutes($gap_minutes::BIGINT)
+GROUP BY t.user_id, t.first_new;
+
+DELETE FROM analytics.episode_views v USING scope s
+WHERE v.user_id = s.user_id AND v.started_at >= s.cut_ts;
+
+DELETE FROM analytics.sessions x USING scope s
+WHERE x.user_id = s.user_id AND x.started_at >= s.cut_ts;
+
+INSERT INTO derived.user_days
+SELECT DISTINCT user_id, event_date FROM new_events
+EXCEPT
+SELECT user_id, event_date FROM derived.user_days;
+
+CREATE OR REPLACE TEMP TABLE series_last_new AS
+SELECT n.user_id, n.series_id, greatest(n.last_at, coalesce(o.last_at, n.last_at)) AS last_at
+FROM (SELECT user_id, series_id, max(ts) AS last_at
+      FROM new_events WHERE series_id IS NOT NULL GROUP BY ALL) n
+LEFT JOIN derived.user_series_last o USING (user_id, series_id);
+
+DELETE FROM derived.user_series_last o USING series_last_new n
+WHERE o.user_id = n.user_id AND o.series_id = n.series_id;
+
+INSERT INTO derived.user_series_last SELECT user_id, series_id, last_at FROM series_last_new;
+
+CREATE OR REPLACE TEMP VIEW retag AS
+SELECT r.user_id, r.ts, r.event_id, r.event_type, r.series_id, r.episode_number, r.position_s
+FROM raw.events r JOIN scope s ON r.user_id = s.user_id AND r.ts >= s.cut_ts;

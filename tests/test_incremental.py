@@ -1,0 +1,206 @@
+"""Incremental builds: new event dates recompute only what they touch, and equal a rebuild."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from cliffhanger.config import MetricParams, Paths
+from cliffhanger.generate import GenerateSpec, generate
+from cliffhanger.ingest.catalog import load_catalog, refresh_public_catalog
+from cliffhanger.ingest.events import event_files, ingest_file, ingest_files
+from cliffhanger.warehouse import working_database
+from features import build_all
+from tests.test_engagement import D1, D2, EVENTS, NOW, ev
+from tests.test_engagement import paths as _paths_fixture  # noqa: F401 (catalog layout)
+
+ANALYTICS = (
+    "events", "sessions", "episode_views", "daily_engagement", "series_episode_funnel",
+    "episode_retention_curve", "retention_cohorts", "series_scorecard",
+)  # fmt: skip
+
+
+def table_rows(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
+    """Rows in a canonical order, floats rounded so that summation order cannot matter."""
+    rows = con.execute(f"SELECT * FROM analytics.{table}").fetchall()  # noqa: S608 (constant names)
+
+    def canon(value: object) -> object:
+        if isinstance(value, float) and math.isfinite(value):
+            return round(value, 9)
+        return value
+
+    return sorted((tuple(canon(v) for v in r) for r in rows), key=repr)
+
+
+def snapshot(p: Paths) -> dict[str, list[tuple]]:
+    with working_database(p) as con:
+        return {t: table_rows(con, t) for t in ANALYTICS}
+
+
+def write_events(path: Path, events: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    return path
+
+
+def build(p: Paths, full: bool = False) -> dict:
+    with working_database(p) as con:
+        return build_all(con, MetricParams(), full=full)
+
+
+@pytest.fixture()
+def empty(tmp_path: Path) -> Paths:
+    """The hand-built catalog of test_engagement, with no events yet."""
+    cat = tmp_path / "catalog"
+    cat.mkdir()
+    (cat / "series.csv").write_text(
+        "series_id,title,genres,language,original_series_id,n_episodes,free_episodes,"
+        "release_date,production_type,production_cost_usd\n"
+        "S1,One,romance,en,,3,1,2026-01-01,ai,15000\n"
+        "S2,Two,revenge,en,,2,1,2026-01-01,live_action,300000\n"
+    )
+    (cat / "episodes.csv").write_text(
+        "episode_id,series_id,episode_number,duration_s\n"
+        "S1-E1,S1,1,100\nS1-E2,S1,2,100\nS1-E3,S1,3,100\nS2-E1,S2,1,60\nS2-E2,S2,2,60\n"
+    )
+    p = Paths(home=tmp_path, warehouse=tmp_path / "w" / "c.duckdb", landing=tmp_path,
+              dagster_home=tmp_path / "d")  # fmt: skip
+    with working_database(p) as con:
+        load_catalog(con, cat)
+        refresh_public_catalog(con)
+    return p
+
+
+def ingest(p: Paths, path: Path, at: dt.datetime) -> int:
+    with working_database(p) as con:
+        return ingest_file(con, path, now=at).loaded
+
+
+def test_midnight_session_merges_across_increments(empty: Paths, tmp_path: Path) -> None:
+    day1 = [e for e in EVENTS if e["ts"].startswith(D1)]
+    day2 = [e for e in EVENTS if e["ts"].startswith(D2)]
+    ingest(empty, write_events(tmp_path / "d1.jsonl", day1), NOW)
+    first = build(empty)
+    assert first["mode"] == "full"
+    with working_database(empty) as con:
+        # before day 2 arrives, A's evening session ends at 23:55
+        assert con.execute(
+            "SELECT session_key, ended_at::VARCHAR, episodes_started FROM analytics.sessions "
+            "WHERE user_id = 'A'"
+        ).fetchall() == [("A@2026-09-07T23:50:00.000Z", f"{D1} 23:55:00+00", 2)]
+
+    ingest(empty, write_events(tmp_path / "d2.jsonl", day2), NOW + dt.timedelta(hours=1))
+    second = build(empty)
+    assert second["mode"] == "incremental"
+    with working_database(empty) as con:
+        state = con.execute(
+            "SELECT mode FROM derived.build_state ORDER BY built_at DESC LIMIT 1"
+        ).fetchone()
+        assert state == ("incremental",)
+        # the same session now runs past midnight: 23:50:00 -> 00:10:30, 4 views
+        assert con.execute(
+            "SELECT session_key, duration_s, episodes_started, distinct_series, watch_s "
+            "FROM analytics.sessions WHERE user_id = 'A' ORDER BY started_at"
+        ).fetchall() == [
+            ("A@2026-09-07T23:50:00.000Z", 1230.0, 4, 2, 198.0),
+            ("A@2026-09-08T01:00:00.000Z", 60.0, 1, 1, 60.0),
+        ]
+        # B had nothing new: untouched
+        assert con.execute(
+            "SELECT session_key, n_events FROM analytics.sessions WHERE user_id = 'B'"
+        ).fetchall() == [("B@2026-09-07T10:00:00.000Z", 2)]
+    incremental = snapshot(empty)
+    assert build(empty, full=True)["mode"] == "full"
+    assert snapshot(empty) == incremental
+
+
+def test_late_event_rekeys_the_session_it_joins(empty: Paths, tmp_path: Path) -> None:
+    ingest(empty, write_events(tmp_path / "all.jsonl", EVENTS), NOW)
+    build(empty)
+    # exactly 30 minutes before A's 23:50 session: not more than the gap, so they merge
+    late = [ev("late1", "app_open", f"{D1}T23:20:00Z", "A")]
+    ingest(empty, write_events(tmp_path / "late.jsonl", late), NOW + dt.timedelta(days=1))
+    assert build(empty)["mode"] == "incremental"
+    with working_database(empty) as con:
+        keys = con.execute(
+            "SELECT session_key, n_events FROM analytics.sessions WHERE user_id = 'A' "
+            "ORDER BY started_at"
+        ).fetchall()
+        assert keys == [("A@2026-09-07T23:20:00.000Z", 12), ("A@2026-09-08T01:00:00.000Z", 2)]
+        # the views moved to the new key; none is left pointing at the old one
+        assert con.execute(
+            "SELECT count(*) FROM analytics.episode_views "
+            "WHERE session_key = 'A@2026-09-07T23:50:00.000Z'"
+        ).fetchone() == (0,)
+        assert con.execute(
+            "SELECT session_key FROM analytics.events WHERE event_id = 'a11'"
+        ).fetchone() == ("A@2026-09-07T23:20:00.000Z",)
+    incremental = snapshot(empty)
+    build(empty, full=True)
+    assert snapshot(empty) == incremental
+
+
+def test_nothing_new_changes_nothing(empty: Paths, tmp_path: Path) -> None:
+    ingest(empty, write_events(tmp_path / "all.jsonl", EVENTS), NOW)
+    build(empty)
+    before = snapshot(empty)
+    assert build(empty)["mode"] == "unchanged"
+    assert snapshot(empty) == before
+
+
+def test_parameter_change_forces_a_full_rebuild(empty: Paths, tmp_path: Path) -> None:
+    ingest(empty, write_events(tmp_path / "all.jsonl", EVENTS), NOW)
+    build(empty)
+    with working_database(empty) as con:
+        shorter = MetricParams(session_gap_minutes=5)
+        assert build_all(con, shorter)["mode"] == "full"
+        # with a 5-minute gap A's evening splits at the 10-minute pause before 00:05
+        # (23:55 -> 00:05); the 3m57s pause before 00:10 does not split
+        assert con.execute(
+            "SELECT session_key FROM analytics.sessions WHERE user_id = 'A' ORDER BY 1"
+        ).fetchall() == [
+            ("A@2026-09-07T23:50:00.000Z",),
+            ("A@2026-09-08T00:05:00.000Z",),
+            ("A@2026-09-08T01:00:00.000Z",),
+        ]
+
+
+@pytest.fixture(scope="module")
+def two_weeks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    data = tmp_path_factory.mktemp("incr") / "data"
+    generate(GenerateSpec(users=1200, days=14, seed=23, out=data, fmt="parquet"))
+    return data, event_files([data / "events"])
+
+
+def test_daily_increments_equal_a_full_rebuild(
+    two_weeks: tuple[Path, list[Path]], tmp_path: Path
+) -> None:
+    data, files = two_weeks
+    assert len(files) == 14
+    p = Paths(home=tmp_path, warehouse=tmp_path / "w" / "c.duckdb", landing=data,
+              dagster_home=tmp_path / "d")  # fmt: skip
+    with working_database(p) as con:
+        load_catalog(con, data / "catalog")
+        refresh_public_catalog(con)
+        ingest_files(con, files[:12])
+        assert build_all(con, MetricParams())["mode"] == "full"
+        for day in files[12:]:
+            ingest_files(con, [day])
+            counts = build_all(con, MetricParams())
+            assert counts["mode"] == "incremental"
+            touched, total = con.execute(
+                "SELECT (SELECT count(DISTINCT user_id) FROM raw.events WHERE event_date = "
+                "(SELECT max(event_date) FROM raw.events)), "
+                "(SELECT count(DISTINCT user_id) FROM raw.events)"
+            ).fetchone()
+            assert touched < total  # an increment that touched everyone would prove nothing
+    incremental = snapshot(p)
+    assert all(incremental[t] for t in ANALYTICS)
+    build(p, full=True)
+    rebuilt = snapshot(p)
+    for table in ANALYTICS:
+        assert rebuilt[table] == incremental[table], table
