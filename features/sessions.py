@@ -22,6 +22,7 @@ from features.sqlfile import run, statements
 _HERE = Path(__file__).parent
 _RESET = statements(_HERE / "sessions_reset.sql")
 _SCOPE = statements(_HERE / "sessions_scope.sql")
+_RETAG = statements(_HERE / "sessions_retag.sql")
 _TAG = statements(_HERE / "sessions_tag.sql")
 
 _STATE_DDL = """
@@ -143,9 +144,11 @@ def build_sessions(
             "SELECT watermark FROM derived.build_state ORDER BY built_at DESC LIMIT 1"
         ).fetchone()[0]
         run(con, _SCOPE, values | {"watermark": watermark})
-        users = con.execute("SELECT count(*) FROM scope").fetchone()[0]
+        users, min_cut = con.execute("SELECT count(*), min(cut_ts) FROM scope").fetchone()
         if users == 0:
             mode, reason = "unchanged", "no new events since the last build"
+        else:
+            run(con, _RETAG, {"min_cut": min_cut})
     tagged = 0
     if mode != "unchanged":
         run(con, _TAG, values)
@@ -158,8 +161,10 @@ def build_sessions(
         "INSERT INTO derived.build_state VALUES (now(), ?, ?, ?, ?, ?)",
         [mode, watermark_now, covered_now, data_end, json.dumps(values)],
     )
-    for temp in ("tagged", "new_sessions", "new_views", "new_events", "scope", "series_last_new"):
+    for temp in ("tagged", "new_sessions", "new_views", "new_events", "scope", "series_last_new",
+                 "retag"):  # fmt: skip
         con.execute(f"DROP TABLE IF EXISTS temp.main.{temp}")
+    con.execute("DROP VIEW IF EXISTS temp.main.retag")
     return SessionBuild(mode, reason, tagged, users, data_end)
 
 

@@ -39,7 +39,3 @@ DELETE FROM derived.user_series_last o USING series_last_new n
 WHERE o.user_id = n.user_id AND o.series_id = n.series_id;
 
 INSERT INTO derived.user_series_last SELECT user_id, series_id, last_at FROM series_last_new;
-
-CREATE OR REPLACE TEMP VIEW retag AS
-SELECT r.user_id, r.ts, r.event_id, r.event_type, r.series_id, r.episode_number, r.position_s
-FROM raw.events r JOIN scope s ON r.user_id = s.user_id AND r.ts >= s.cut_ts;
