@@ -161,10 +161,13 @@ def build_sessions(
         "INSERT INTO derived.build_state VALUES (now(), ?, ?, ?, ?, ?)",
         [mode, watermark_now, covered_now, data_end, json.dumps(values)],
     )
-    for temp in ("tagged", "new_sessions", "new_views", "new_events", "scope", "series_last_new",
-                 "retag"):  # fmt: skip
+    for temp in ("tagged", "new_sessions", "new_views", "new_events", "scope", "series_last_new"):
         con.execute(f"DROP TABLE IF EXISTS temp.main.{temp}")
-    con.execute("DROP VIEW IF EXISTS temp.main.retag")
+    kind = con.execute(
+        "SELECT CASE WHEN count(*) > 0 THEN 'VIEW' ELSE 'TABLE' END FROM duckdb_views() "
+        "WHERE database_name = 'temp' AND view_name = 'retag'"
+    ).fetchone()[0]
+    con.execute(f"DROP {kind} IF EXISTS temp.main.retag")
     return SessionBuild(mode, reason, tagged, users, data_end)
 
 

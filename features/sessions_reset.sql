@@ -41,6 +41,8 @@ SELECT user_id, series_id, max(ts) AS last_at
 FROM raw.events WHERE series_id IS NOT NULL GROUP BY ALL;
 
 -- the whole history is (re)tagged
+DROP TABLE IF EXISTS temp.main.retag;
+
 CREATE OR REPLACE TEMP VIEW retag AS
 SELECT user_id, ts, event_id, event_type, series_id, episode_number, position_s
 FROM raw.events;
