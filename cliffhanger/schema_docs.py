@@ -234,6 +234,50 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "refused_at": "When (UTC).",
         },
     ),
+    "model_evaluation": (
+        "One row per model x metric on the test period (the last test_days before the data "
+        "end; see docs/recommender.md): full-catalog ranking at k = 10, bootstrap 95 % CIs "
+        "over users.",
+        {
+            "model_version": "The model version this evaluation belongs to.",
+            "model": "als, bpr, item_knn, ease, popularity, trending, or a blend "
+            "<model>+trending.",
+            "metric": "precision, recall, ndcg, map, hit_rate or coverage.",
+            "k": "List length (10).",
+            "value": "Mean over the scored users (coverage: share of the catalog recommended).",
+            "ci_low": "Lower end of the 95 % percentile bootstrap interval over users.",
+            "ci_high": "Upper end of that interval.",
+            "n_users": "Users scored: history before the cut and a new series started after.",
+            "validation_ndcg": "NDCG@10 on the validation period (what tuning chose by).",
+            "is_served": "Whether this model is the one published to the API.",
+            "is_baseline": "popularity or trending.",
+            "params": "The model's hyperparameters (JSON).",
+            "test_start": "Start of the test period (the cut).",
+            "test_end": "End of the test period.",
+        },
+    ),
+    "recommendations": (
+        "One row per active user x rank: the served model's top 10 next series in the "
+        "user's main language, never a story the user started.",
+        {
+            "user_id": "The user (active in the last test_days days).",
+            "rank": "1 = best.",
+            "series_id": "Recommended series version.",
+            "score": "The model's score (comparable within a user only).",
+            "source": "The model that produced it (e.g. ease+trending, or a fallback baseline).",
+            "model_version": "The bundle version that serves the same model.",
+        },
+    ),
+    "similar_series": (
+        "One row per series version x rank: the ten most similar series of the same language "
+        "(cosine similarity of their audiences).",
+        {
+            "series_id": "The series version.",
+            "rank": "1 = most similar.",
+            "similar_series_id": "A similar series version in the same language.",
+            "score": "Cosine similarity of the two stories' audiences (0..1).",
+        },
+    ),
 }
 
 
@@ -271,6 +315,11 @@ EXAMPLES: dict[str, str] = {
     "FROM analytics.series_scorecard WHERE viewers > 0 GROUP BY 1;",
     "daily_engagement": "SELECT date, dau, episodes_per_session_median, binge_session_rate\n"
     "FROM analytics.daily_engagement ORDER BY date;",
+    "model_evaluation": "SELECT model, value AS ndcg, ci_low, ci_high, is_served\n"
+    "FROM analytics.model_evaluation WHERE metric = 'ndcg' ORDER BY value DESC;",
+    "recommendations": "SELECT r.rank, r.series_id, s.title, r.source\n"
+    "FROM analytics.recommendations r JOIN analytics.series s USING (series_id)\n"
+    "WHERE r.user_id = 'u000042' ORDER BY r.rank;",
 }
 
 

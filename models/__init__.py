@@ -1,1 +1,1 @@
-"""models package."""
+"""Next-series recommender: interactions, models, evaluation, serving bundle (no Dagster/HTTP)."""

@@ -21,6 +21,9 @@ from pipelines.resources import CliffhangerStore
         "episode_retention_curve",
         "retention_cohorts",
         "series_scorecard",
+        "model_evaluation",
+        "recommendations",
+        "similar_series",
     ],  # fmt: skip
     kinds={"duckdb"},
 )

@@ -18,13 +18,14 @@ from pipelines.assets_metrics import (
     scorecard_and_cohort_rates_in_unit_interval,
     series_episode_funnel,
 )
+from pipelines.assets_models import model_evaluation, served_model, served_model_beats_baselines
 from pipelines.assets_publish import warehouse_snapshot
 from pipelines.resources import CliffhangerStore
 from pipelines.sensors import landing_files
 
 # every asset, in the order a full run materializes them
 ALL_ASSETS = [catalog, ingested_events, event_grain, daily_engagement, series_episode_funnel,
-              catalog_metrics, warehouse_snapshot]  # fmt: skip
+              catalog_metrics, model_evaluation, served_model, warehouse_snapshot]  # fmt: skip
 ALL_CHECKS = [
     event_ids_unique,
     accounting_balances,
@@ -33,6 +34,7 @@ ALL_CHECKS = [
     engagement_rates_in_unit_interval,
     funnel_is_consistent,
     scorecard_and_cohort_rates_in_unit_interval,
+    served_model_beats_baselines,
 ]
 
 everything = dg.define_asset_job(

@@ -1,0 +1,288 @@
+"""Honest offline evaluation: a time split, the full catalog ranked, CIs over users.
+
+The test period is the last ``test_days`` before the data end; hyperparameters and the blend
+weight are chosen on a validation period that ends where the test period begins (as long as
+the test period, or half the history before it if that is shorter), trained on the data
+before it. Nothing at or after a cut is used to train for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from models.interactions import InteractionWeights, Matrix, build_matrix, load_interactions
+from models.metrics import PER_USER, Estimate, bootstrap_mean, coverage, per_user_metrics, top_k
+from models.recommenders import BASELINES, Blend, Recommender, Trending, make
+
+K = 10
+GRID: dict[str, list[dict]] = {
+    "als": [{"factors": f, "alpha": a} for f, a in itertools.product((32, 64), (1.0, 5.0))],
+    "bpr": [{"learning_rate": lr} for lr in (0.05, 0.1)],
+    "item_knn": [{"K": k} for k in (50, 200)],
+    "ease": [{"lambda": lam} for lam in (50.0, 200.0, 800.0)],
+    "popularity": [{}],
+    "trending": [{"half_life_days": h} for h in (1.0, 3.0, 7.0)],
+}
+LEARNED = ("als", "bpr", "item_knn", "ease")
+BLEND_WEIGHTS = (0.1, 0.3, 0.5, 0.7)
+
+
+@dataclass
+class Split:
+    """Training matrix before ``cut``; truth = stories first started in [cut, end)."""
+
+    name: str
+    cut: dt.datetime
+    end: dt.datetime
+    train: Matrix
+    truth: sp.csr_matrix  # rows aligned with train.users
+    scored: np.ndarray  # rows of users with history before the cut and at least one truth item
+
+    @property
+    def n_scored(self) -> int:
+        return len(self.scored)
+
+
+def catalog_stories(con: duckdb.DuckDBPyConnection) -> np.ndarray:
+    """Every story of the catalog, sorted: the item universe ranked in full."""
+    rows = con.execute("SELECT DISTINCT story_id FROM analytics.series ORDER BY 1").fetchall()
+    return np.array([r[0] for r in rows], dtype=object)
+
+
+def data_end(con: duckdb.DuckDBPyConnection) -> dt.datetime:
+    end = con.execute("SELECT max(ts) FROM raw.events").fetchall()[0][0]
+    if end is None:
+        raise ValueError("no events stored: ingest some before training a recommender")
+    return end
+
+
+def make_split(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    cut: dt.datetime,
+    end: dt.datetime,
+    items: np.ndarray,
+    weights: InteractionWeights,
+) -> Split:
+    """Train on views before ``cut``; the truth is what users first started in [cut, end)."""
+    before = load_interactions(con, cut)
+    until_end = load_interactions(con, end)
+    started_before = before.select("user_id", "story_id").with_columns(seen=pl.lit(True))
+    new = (
+        until_end.filter(pl.col("first_at") >= cut)
+        .join(started_before, on=["user_id", "story_id"], how="left")
+        .filter(pl.col("seen").is_null())
+    )
+    train = build_matrix(before, items, weights)
+    index = pl.DataFrame({"user_id": pl.Series(list(train.users), dtype=pl.String),
+                          "row": np.arange(len(train.users))})  # fmt: skip
+    item_index = pl.DataFrame({"story_id": pl.Series(list(items), dtype=pl.String),
+                               "col": np.arange(len(items))})  # fmt: skip
+    truth_rows = new.join(index, on="user_id").join(item_index, on="story_id")
+    truth = sp.csr_matrix(
+        (np.ones(truth_rows.height, dtype=np.float32),
+         (truth_rows["row"].to_numpy(), truth_rows["col"].to_numpy())),
+        shape=train.X.shape,
+    )  # fmt: skip
+    scored = np.flatnonzero(np.diff(truth.indptr) > 0)
+    return Split(name, cut, end, train, truth, scored)
+
+
+def recommend_rows(
+    model: Recommender, rows: np.ndarray, history: sp.csr_matrix, k: int = K, batch: int = 4096
+) -> np.ndarray:
+    """Top-k item indices for ``rows``, never an item in the user's history."""
+    out = np.empty((len(rows), min(k, history.shape[1])), dtype=np.int64)
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+        scores = model.score(chunk, history)
+        out[start : start + len(chunk)] = top_k(scores, k, exclude=history[chunk])
+    return out
+
+
+@dataclass
+class Evaluation:
+    model: str
+    params: dict
+    metrics: dict[str, Estimate]
+    n_users: int
+    fit_seconds: float
+    recommended: np.ndarray = field(repr=False)
+
+
+def evaluate(model: Recommender, split: Split, fit: bool = True, k: int = K) -> Evaluation:
+    """Fit (unless already fitted) on the split's training data and score its users."""
+    start = time.perf_counter()
+    if fit:
+        model.fit(split.train)
+    fit_seconds = time.perf_counter() - start
+    recommended = recommend_rows(model, split.scored, split.train.X, k)
+    per_user = per_user_metrics(recommended, split.truth[split.scored], k)
+    metrics = {name: bootstrap_mean(per_user[name]) for name in PER_USER}
+    metrics["coverage"] = coverage(recommended, split.train.X.shape[1])
+    return Evaluation(model.name, dict(model.params), metrics, split.n_scored, fit_seconds,
+                      recommended)  # fmt: skip
+
+
+@dataclass
+class Selection:
+    """What the validation period chose and how every model did on the test period."""
+
+    tuned: dict[str, dict]  # model -> chosen params
+    validation: dict[str, float]  # candidate -> validation NDCG@k
+    candidate: str  # the best model (or blend) on validation, or the forced one
+    served: str  # what gets published: the candidate, or the best baseline as the fallback
+    blend_weight: float | None
+    test: list[Evaluation]
+    gate_passed: bool  # whether the candidate beat the baselines on the test period
+    fallback_reason: str | None  # set when a baseline is served instead of the candidate
+    best_baseline: str
+    forced: bool = False
+    splits: dict[str, Split] = field(repr=False, default_factory=dict)
+
+
+def _ndcg(ev: Evaluation) -> float:
+    return ev.metrics["ndcg"].value
+
+
+def tune_and_evaluate(
+    con: duckdb.DuckDBPyConnection,
+    test_days: int = 7,
+    weights: InteractionWeights = InteractionWeights(),
+    models: Iterable[str] = LEARNED + BASELINES,
+    grid: dict[str, list[dict]] | None = None,
+    force_served: str | None = None,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> Selection:
+    """Tune on validation, evaluate every model on test, pick what to serve, apply the gate.
+
+    The gate: the served model's test NDCG@10 CI lower bound must exceed the best baseline's
+    NDCG@10; otherwise the best baseline (by validation) is served and the reason recorded.
+    ``force_served`` overrides the choice (used to prove that the gate blocks a bad model).
+    """
+    grid = grid or GRID
+    items = catalog_stories(con)
+    end = data_end(con)
+    start = con.execute("SELECT min(ts) FROM raw.events").fetchall()[0][0]
+    test_cut = end - dt.timedelta(days=test_days)
+    # the validation period is as long as the test period, but never more than half of the
+    # history before the test, so that it has training data of its own
+    val_cut = test_cut - min(dt.timedelta(days=test_days), (test_cut - start) / 2)
+    val = make_split(con, "validation", val_cut, test_cut, items, weights)
+    test = make_split(con, "test", test_cut, end + dt.timedelta(microseconds=1), items, weights)
+    if val.n_scored == 0 or test.n_scored == 0:
+        raise ValueError(
+            f"not enough history to evaluate: {val.n_scored} validation and {test.n_scored} "
+            f"test users started a new series (the test period is the last {test_days} days; more history is needed)"
+        )
+    models = list(models)
+    tuned: dict[str, dict] = {}
+    validation: dict[str, float] = {}
+    fitted_val: dict[str, Recommender] = {}
+    for name in models:
+        best = None
+        for params in grid.get(name, [{}]):
+            model = make(name, params)
+            ev = evaluate(model, val)
+            progress(f"validation {name} {params}: ndcg@{K} {_ndcg(ev):.4f}")
+            if best is None or _ndcg(ev) > best[0]:
+                best = (_ndcg(ev), model)
+        tuned[name] = dict(best[1].params)
+        validation[name] = best[0]
+        fitted_val[name] = best[1]
+    # blends of each learned model with the tuned trending, weight tuned here too
+    blend_weights: dict[str, float] = {}
+    if "trending" in fitted_val:
+        for name in [m for m in models if m in LEARNED]:
+            for w in BLEND_WEIGHTS:
+                blend = Blend(base=fitted_val[name], trending=fitted_val["trending"],
+                              params={"weight": w})  # fmt: skip
+                ev = evaluate(blend, val, fit=False)
+                key = f"{name}+trending"
+                if _ndcg(ev) > validation.get(key, -1.0):
+                    validation[key] = _ndcg(ev)
+                    blend_weights[key] = w
+            progress(f"validation {name}+trending: ndcg@{K} {validation[f'{name}+trending']:.4f}")
+    candidates = [c for c in validation if c not in BASELINES and c != "random"]
+    candidate = force_served or max(candidates, key=lambda c: validation[c])
+    baselines = [b for b in BASELINES if b in validation]
+    best_baseline = max(baselines, key=lambda b: validation[b])
+
+    results: list[Evaluation] = []
+    for name in models + sorted(blend_weights):
+        model = build_model(name, tuned, blend_weights)
+        ev = evaluate(model, test)
+        progress(f"test {name}: ndcg@{K} {_ndcg(ev):.4f} [{ev.metrics['ndcg'].ci_low:.4f}, "
+                 f"{ev.metrics['ndcg'].ci_high:.4f}]")  # fmt: skip
+        results.append(ev)
+    if candidate not in {r.model for r in results}:
+        results.append(evaluate(build_model(candidate, tuned, blend_weights), test))
+    by_name = {r.model: r for r in results}
+    passed = gate(by_name, candidate)
+    served, reason = candidate, None
+    if not passed:
+        reason = (
+            f"{candidate}'s NDCG@{K} CI lower bound "
+            f"{by_name[candidate].metrics['ndcg'].ci_low:.4f} does not exceed the best "
+            f"baseline's NDCG@{K} {max(_ndcg(by_name[b]) for b in BASELINES):.4f}"
+        )
+        if not force_served:
+            served = best_baseline  # the fallback; a forced model is left for the gate to block
+    return Selection(
+        tuned=tuned, validation=validation, candidate=candidate, served=served,
+        blend_weight=blend_weights.get(served), test=results, gate_passed=passed,
+        fallback_reason=reason if served != candidate else None, best_baseline=best_baseline,
+        forced=bool(force_served), splits={"validation": val, "test": test},
+    )  # fmt: skip
+
+
+def gate(by_name: dict[str, Evaluation], served: str) -> bool:
+    """The quality gate: a baseline always passes; a model must beat the best baseline.
+
+    Passing means the served model's NDCG@10 CI lower bound exceeds the NDCG@10 of every
+    baseline (popularity and trending) on the same test split.
+    """
+    if served in BASELINES:
+        return True
+    best = max(_ndcg(by_name[b]) for b in BASELINES if b in by_name)
+    return by_name[served].metrics["ndcg"].ci_low > best
+
+
+def build_model(name: str, tuned: dict[str, dict], blend_weights: dict[str, float]) -> Recommender:
+    """A fresh, unfitted model: ``name`` may be a blend ``<model>+trending``."""
+    if name.endswith("+trending"):
+        base = name.removesuffix("+trending")
+        return Blend(base=make(base, tuned.get(base)),
+                     trending=make("trending", tuned.get("trending")),  # type: ignore[arg-type]
+                     params={"weight": blend_weights[name]})  # fmt: skip
+    return make(name, tuned.get(name))
+
+
+def evaluation_rows(selection: Selection, model_version: str, k: int = K) -> pl.DataFrame:
+    """``analytics.model_evaluation`` rows: model x metric with CIs (CONTRACT §3)."""
+    records = []
+    test = selection.splits["test"]
+    for ev in selection.test:
+        for metric, est in ev.metrics.items():
+            records.append({
+                "model_version": model_version, "model": ev.model, "metric": metric, "k": k,
+                "value": est.value, "ci_low": est.ci_low, "ci_high": est.ci_high,
+                "n_users": ev.n_users, "validation_ndcg": selection.validation.get(ev.model),
+                "is_served": ev.model == selection.served,
+                "is_baseline": ev.model in BASELINES,
+                "params": __import__("json").dumps(ev.params, sort_keys=True),
+                "test_start": test.cut, "test_end": test.end,
+            })  # fmt: skip
+    return pl.DataFrame(records)
+
+
+__all__ = ["Selection", "Split", "Trending", "evaluate", "evaluation_rows", "tune_and_evaluate"]

@@ -1,0 +1,146 @@
+"""Publish what the recommender produced: warehouse tables and the API's model bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import polars as pl
+
+from models.evaluate import Selection, evaluation_rows
+from models.recommenders import Blend
+from models.train import (
+    Served,
+    batch_recommendations,
+    item_similarity,
+    serving_tables,
+    series_table,
+    similar_series,
+)
+
+
+def _replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFrame) -> int:
+    con.register("_frame", frame.to_arrow())
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE analytics.{name} AS SELECT * FROM _frame")  # noqa: S608 (our own table names)
+    finally:
+        con.unregister("_frame")
+    return frame.height
+
+
+def save_selection(con: duckdb.DuckDBPyConnection, selection: Selection, version: str) -> int:
+    """``analytics.model_evaluation`` and the private record of what the gate decided."""
+    from cliffhanger.schema_docs import apply_comments
+
+    rows = _replace_table(con, "model_evaluation", evaluation_rows(selection, version))
+    apply_comments(con, "model_evaluation")
+    record = {
+        "model_version": version,
+        "candidate": selection.candidate,
+        "served": selection.served,
+        "gate_passed": selection.gate_passed,
+        "forced": selection.forced,
+        "fallback_reason": selection.fallback_reason,
+        "best_baseline": selection.best_baseline,
+        "blend_weight": selection.blend_weight,
+        "tuned": selection.tuned,
+        "validation_ndcg": selection.validation,
+    }
+    con.execute("CREATE SCHEMA IF NOT EXISTS derived")
+    con.execute(
+        "CREATE OR REPLACE TABLE derived.model_selection AS SELECT ?::JSON AS selection",
+        [json.dumps(record, default=str)],
+    )
+    return rows
+
+
+def load_selection_record(con: duckdb.DuckDBPyConnection) -> dict:
+    row = con.execute("SELECT selection::VARCHAR FROM derived.model_selection").fetchall()
+    if not row:
+        raise ValueError("no model selection recorded: materialize model_evaluation first")
+    return json.loads(row[0][0])
+
+
+def active_users(con: duckdb.DuckDBPyConnection, days: int) -> np.ndarray:
+    """Users with any event in the last ``days`` days before the data end."""
+    rows = con.execute(
+        "SELECT DISTINCT user_id FROM derived.user_days "
+        "WHERE event_date > (SELECT max(event_date) FROM derived.user_days) - ?::INTEGER "
+        "ORDER BY 1",
+        [days],
+    ).fetchall()
+    return np.array([r[0] for r in rows], dtype=object)
+
+
+def publish_served(
+    con: duckdb.DuckDBPyConnection,
+    served: Served,
+    selection_record: dict,
+    test_metrics: dict[str, float],
+    models_root: Path,
+    active_days: int = 7,
+) -> dict[str, object]:
+    """Write ``analytics.recommendations`` / ``similar_series`` and publish the model bundle."""
+    from cliffhanger.schema_docs import apply_comments
+    from models.bundle import BundleContent, write_bundle
+
+    half_life = float(selection_record["tuned"].get("trending", {}).get("half_life_days", 3.0))
+    languages, popular = serving_tables(con, half_life)
+    items = served.matrix.items
+    series = series_table(con, items)
+    similarity = item_similarity(served.matrix.X)
+    recs = batch_recommendations(served, languages, series, active_users(con, active_days))
+    n_recs = _replace_table(con, "recommendations", recs)
+    apply_comments(con, "recommendations")
+    n_similar = _replace_table(con, "similar_series", similar_series(series, similarity))
+    apply_comments(con, "similar_series")
+
+    model = served.model
+    base = model.base if isinstance(model, Blend) else model
+    X = served.matrix.X.tocsr()
+    users = (
+        pl.DataFrame({"user_id": pl.Series(list(served.matrix.users), dtype=pl.String),
+                      "user_index": np.arange(X.shape[0], dtype=np.int32)})  # fmt: skip
+        .join(languages, on="user_id", how="left")
+        .with_columns(pl.col("main_language").fill_null("en"))
+    )
+    arrays: dict[str, np.ndarray] = {}
+    if base.kind == "factors":
+        arrays = {"user_factors": np.ascontiguousarray(base.user_factors, dtype=np.float32),
+                  "item_factors": np.ascontiguousarray(base.item_factors, dtype=np.float32)}  # fmt: skip
+    elif base.kind == "item_item":
+        arrays = {"item_item": np.ascontiguousarray(base.item_item, dtype=np.float32)}
+    params: dict[str, object] = {"tuned": selection_record["tuned"].get(base.name, {})}
+    if isinstance(model, Blend):
+        params |= {
+            "blend_weight": float(model.params["weight"]),
+            "trending_scores": model.trending.item_scores.astype(float).tolist(),
+        }
+    content = BundleContent(
+        model_version=served.model_version,
+        model=base.name,
+        kind=base.kind,
+        trained_at=served.trained_at,
+        data_start=served.data_start,
+        data_end=served.data_end,
+        users=users.select("user_id", "user_index", "main_language"),
+        series=series.select(
+            "series_id", "story_id", "story_index", "language", "title", "genres",
+            "production_type", "is_dubbed", "original_series_id",
+        ),  # fmt: skip
+        popular=popular,
+        history_indptr=X.indptr.astype(np.int64),
+        history_indices=X.indices.astype(np.int32),
+        history_weights=X.data.astype(np.float32),
+        similarity=similarity,
+        fallback=served.fallback,
+        fallback_reason=served.fallback_reason,
+        metrics=test_metrics,
+        params=params,
+        **arrays,
+    )
+    path = write_bundle(models_root, content)
+    return {"bundle": str(path), "recommendations": n_recs, "similar_series": n_similar,
+            "users": users.height, "served": served.name}  # fmt: skip

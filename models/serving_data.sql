@@ -1,0 +1,37 @@
+-- What the API needs beside the model: each user's main language, and per language the
+-- popular (distinct viewers) and trending (viewers weighted by recency) series versions.
+-- Bound: $half_life_days.
+
+-- users' main language: the language of most of their views (ties: alphabetical)
+CREATE OR REPLACE TEMP TABLE user_language AS
+SELECT user_id, arg_max(language, (n, -ascii(language))) AS main_language
+FROM (SELECT v.user_id, s.language, count(*) AS n
+      FROM analytics.episode_views v JOIN analytics.series s USING (series_id)
+      GROUP BY ALL)
+GROUP BY user_id;
+
+CREATE OR REPLACE TEMP TABLE popular_lists AS
+WITH starts AS (
+    SELECT v.user_id, v.series_id, min(v.started_at) AS first_at
+    FROM analytics.episode_views v GROUP BY ALL
+), data_end AS (
+    SELECT max(ts) AS data_end FROM raw.events
+), scored AS (
+    SELECT s.language, st.series_id,
+           count(*)::DOUBLE AS popular,
+           sum(exp(-ln(2) * epoch((SELECT data_end FROM data_end) - st.first_at) / 86400.0
+                   / $half_life_days)) AS trending
+    FROM starts st JOIN analytics.series s USING (series_id)
+    GROUP BY ALL
+)
+SELECT language, 'popular' AS list,
+       row_number() OVER (PARTITION BY language ORDER BY popular DESC, series_id)::INTEGER
+           AS rank,
+       series_id, popular AS score
+FROM scored
+UNION ALL
+SELECT language, 'trending' AS list,
+       row_number() OVER (PARTITION BY language ORDER BY trending DESC, series_id)::INTEGER
+           AS rank,
+       series_id, trending AS score
+FROM scored;

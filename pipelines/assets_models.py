@@ -1,0 +1,115 @@
+"""Models layer: evaluation with the quality gate, the served model, its bundle."""
+
+import datetime as dt
+
+import dagster as dg
+
+from cliffhanger.config import metric_params
+from models.evaluate import tune_and_evaluate
+from models.publish import load_selection_record, publish_served, save_selection
+from models.recommenders import BASELINES
+from pipelines.resources import CliffhangerStore
+
+
+class RecommenderConfig(dg.Config):
+    """Operator overrides for a run."""
+
+    force_model: str = ""  # publish this model whatever the validation says (the gate decides)
+
+
+@dg.asset(group_name="models", deps=["episode_views", "sessions"], kinds={"python", "duckdb"})
+def model_evaluation(
+    context: dg.AssetExecutionContext, store: CliffhangerStore, config: RecommenderConfig
+) -> dg.MaterializeResult:
+    """Every model tuned on validation and scored on the test period, with bootstrap CIs."""
+    now = dt.datetime.now(dt.UTC)
+    with store.connect() as con:
+        selection = tune_and_evaluate(
+            con, test_days=metric_params().test_days,
+            force_served=config.force_model or None, progress=context.log.info,
+        )  # fmt: skip
+        version = now.strftime("%Y%m%dT%H%M%SZ") + "-" + selection.served.replace("+", "-")
+        rows = save_selection(con, selection, version)
+    ndcg = {ev.model: round(ev.metrics["ndcg"].value, 4) for ev in selection.test}
+    return dg.MaterializeResult(
+        metadata={
+            "rows": rows, "model_version": version, "served": selection.served,
+            "candidate": selection.candidate, "gate_passed": selection.gate_passed,
+            "fallback_reason": selection.fallback_reason or "",
+            "test_users": selection.test[0].n_users, "ndcg@10": dg.MetadataValue.json(ndcg),
+        }
+    )  # fmt: skip
+
+
+@dg.asset_check(asset=model_evaluation, blocking=True)
+def served_model_beats_baselines(store: CliffhangerStore) -> dg.AssetCheckResult:
+    """The model to publish is a baseline, or its NDCG@10 CI lower bound beats every baseline."""
+    with store.connect() as con:
+        record = load_selection_record(con)
+        rows = con.execute(
+            "SELECT model, value, ci_low FROM analytics.model_evaluation WHERE metric = 'ndcg'"
+        ).fetchall()
+    ndcg = {m: (v, low) for m, v, low in rows}
+    served = record["served"]
+    best_baseline = max(ndcg[b][0] for b in BASELINES)
+    passed = served in BASELINES or ndcg[served][1] > best_baseline
+    return dg.AssetCheckResult(
+        passed=passed,
+        metadata={
+            "served": served, "served_ndcg_ci_low": ndcg[served][1],
+            "best_baseline_ndcg": best_baseline, "fallback": served != record["candidate"],
+            "fallback_reason": record["fallback_reason"] or "",
+        },
+    )  # fmt: skip
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec("model_bundle", group_name="models", deps=[model_evaluation],
+                     description="The served model's versioned bundle, made current for the API.",
+                     kinds={"numpy"}),
+        dg.AssetSpec("recommendations", group_name="models", deps=[model_evaluation],
+                     description="Top-10 next series for every active user.", kinds={"duckdb"}),
+        dg.AssetSpec("similar_series", group_name="models", deps=[model_evaluation],
+                     description="Ten most similar series per series version.", kinds={"duckdb"}),
+    ]  # fmt: skip
+)
+def served_model(context: dg.AssetExecutionContext, store: CliffhangerStore):
+    """The gate's choice trained on all data; batch recommendations; the API bundle."""
+    from models.evaluate import Selection  # noqa: F401 (documentation of the record's shape)
+    from models.train import train_served
+
+    with store.connect() as con:
+        record = load_selection_record(con)
+        selection = _selection_from_record(record)
+        served = train_served(con, selection)
+        served.model_version = record["model_version"]
+        metrics = {
+            f"{metric}@10": value
+            for metric, value in con.execute(
+                "SELECT metric, value FROM analytics.model_evaluation WHERE model = ?",
+                [record["served"]],
+            ).fetchall()
+        }
+        out = publish_served(con, served, record, metrics, store.paths().models_dir,
+                             active_days=metric_params().test_days)  # fmt: skip
+    context.log.info(f"published bundle {out['bundle']} ({out['served']})")
+    yield dg.MaterializeResult(asset_key="model_bundle", metadata={
+        "path": out["bundle"], "model_version": record["model_version"],
+        "served": out["served"], "users": out["users"], "fallback": served.fallback})  # fmt: skip
+    yield dg.MaterializeResult(asset_key="recommendations",
+                               metadata={"rows": out["recommendations"]})
+    yield dg.MaterializeResult(asset_key="similar_series",
+                               metadata={"rows": out["similar_series"]})
+
+
+def _selection_from_record(record: dict):
+    from models.evaluate import Selection
+
+    return Selection(
+        tuned=record["tuned"], validation=record["validation_ndcg"],
+        candidate=record["candidate"], served=record["served"],
+        blend_weight=record["blend_weight"], test=[], gate_passed=record["gate_passed"],
+        fallback_reason=record["fallback_reason"], best_baseline=record["best_baseline"],
+        forced=record["forced"],
+    )  # fmt: skip
