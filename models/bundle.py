@@ -404,7 +404,7 @@ def write_bundle(root: Path, content: BundleContent, *, keep: int = KEEP) -> Pat
             "n_stories": int(content.similarity.shape[0]),
             "n_series": content.series.height,
             "languages": sorted(content.series["language"].unique().to_list()),
-            "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
             "sha256": {name: _sha256(building / name) for name in DATA_FILES},
         }
         (building / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
@@ -449,7 +449,21 @@ def list_bundles(root: Path) -> list[Path]:
     if not bundles.is_dir():
         return []
     found = [p for p in bundles.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
+    return sorted(found, key=_published_key, reverse=True)
+
+
+def _published_key(path: Path) -> tuple[str, int, str]:
+    """Sort key by publication: the manifest's microsecond timestamp (directory mtimes can be
+    coarser than the time between two publications), then mtime for damaged manifests."""
+    try:
+        published = str(json.loads((path / "manifest.json").read_text()).get("published_at", ""))
+    except (OSError, ValueError, AttributeError):
+        published = ""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        mtime = 0
+    return (published, mtime, path.name)
 
 
 def prune_bundles(root: Path, keep: int = KEEP) -> list[Path]:
