@@ -53,6 +53,7 @@ class ModelHolder:
         self.last_error: str | None = None
         self._seen: Path | None = None
         self._seen_mtime: int | None = None
+        self._attempted = False
         self._on_change = on_change or (lambda event, detail: None)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -74,8 +75,9 @@ class ModelHolder:
             else:
                 error = None if target else f"no published model: {self.root / 'current'} is missing"  # fmt: skip
             mtime = _mtime(target)
-            if target == self._seen and mtime == self._seen_mtime:
+            if self._attempted and target == self._seen and mtime == self._seen_mtime:
                 return False
+            self._attempted = True
             self._seen, self._seen_mtime = target, mtime
             if target is not None:
                 try:

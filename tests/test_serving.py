@@ -326,3 +326,42 @@ def test_api_key(tmp_path: Path) -> None:
         assert "s3cret" not in srv.log()  # the key is never logged
     finally:
         srv.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# the other model kinds (in-process: the same ServingModel the server uses)
+
+
+def test_item_item_kind_scores_history_rows(tmp_path: Path) -> None:
+    from models.bundle import load_bundle
+    from serving.model import ServingModel
+
+    write_bundle(tmp_path, planted_content("ii", model="item_knn", kind="item_item"))
+    model = ServingModel.from_bundle(load_bundle(tmp_path / "current"))
+    # alice's history is A (weight 1): her scores are row A of item_item (= SIMILARITY)
+    rec = model.recommend("alice", 10)
+    assert [(i.series_id, round(i.score, 6), i.source) for i in rec.items] == [
+        ("B-en", 1.0, "item_knn"),
+        ("C-en", 0.2, "item_knn"),
+        ("D-en", 0.1, "item_knn"),
+        ("E-en", 0.1, "item_knn"),
+    ]
+    # carol (A, B, C): D = .1 + .2 + .2, E = .1 + .1 + 1.0
+    rec = model.recommend("carol", 10)
+    assert [(i.series_id, round(i.score, 6)) for i in rec.items] == [("E-en", 1.2), ("D-en", 0.5)]
+
+
+def test_serve_command_rejects_bad_arguments() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "cliffhanger.cli", "serve", "--port", "70000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "cliffhanger: error: Invalid value for '--port': 70000 is not in the range 1<=x<=65535."
+    ]
