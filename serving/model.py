@@ -214,7 +214,8 @@ class ServingModel:
     def _items(self, stories: np.ndarray, scores: np.ndarray, li: int, sources: Any) -> list[Item]:
         rows = self.lookup[li][stories]
         ids = self.series_ids[rows]
-        vals = np.round(scores, 6).tolist()
+        # Python's round on ~10 floats: np.round on a small array costs ~30 µs of overhead
+        vals = [round(v, 6) for v in scores.tolist()]
         if isinstance(sources, str):
             return [Item(s, v, sources) for s, v in zip(ids.tolist(), vals, strict=True)]
         return [Item(s, v, src) for s, v, src in zip(ids.tolist(), vals, sources, strict=True)]
