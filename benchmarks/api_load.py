@@ -221,7 +221,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5, help="seconds of load before timing")
     ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=2, help="wrk threads")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="wrk threads (one keeps up and leaves the server a core)",
+    )
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--name", default="api_load", help="file name of the report")
