@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -41,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
 TARGET = "≥ 1,000 req/s, p99 ≤ 20 ms, 0 errors (32 connections, 30 s, loopback)"
+RELOAD_TARGET = "0 errors while a new bundle of the same size is published and swapped in"
 
 LUA = r"""
 -- random users: 70 % known, 10 % known + after_series_id, 20 % unknown (trending)
@@ -213,6 +215,59 @@ def run_wrk(url: str, seconds: int, connections: int, threads: int, env: dict) -
     raise RuntimeError(f"wrk printed no summary:\n{proc.stdout}\n{proc.stderr}")
 
 
+def _row(stage: str, result: dict, target: str, peak_rss_mb: int, common: dict) -> dict:
+    """One BENCHMARKS.md row from a wrk summary."""
+    seconds = result["duration_us"] / 1e6
+    return {
+        "stage": stage,
+        "events": None,
+        "requests": result["requests"],
+        "seconds": round(seconds, 2),
+        "baseline": None,
+        "baseline_seconds": None,
+        "ratio": None,
+        "throughput_per_s": round(result["requests"] / seconds),
+        "peak_rss_mb": peak_rss_mb,
+        "target": target,
+        "latency_ms": {k: round(v / 1000, 2) for k, v in result["latency_us"].items()},
+        "errors": sum(result["errors"].values()),
+        "error_detail": result["errors"],
+        **common,
+    }
+
+
+def republish(root: Path, url: str, delay: float, info: dict) -> None:
+    """After ``delay`` s, publish the current bundle again under a new version (hard links, so
+    the copy is instant) and record how long until the server answers with it."""
+    from models.bundle import current_bundle_path, prune_bundles, switch_current
+
+    time.sleep(delay)
+    src = current_bundle_path(root)
+    version = f"reload-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    staging = root / "bundles" / f".{version}.building"
+    shutil.copytree(src, staging, copy_function=os.link)
+    manifest_path = staging / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["model_version"] = version
+    manifest["published_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+    manifest_path.unlink()  # a hard link to the source's manifest: replace, never edit it
+    manifest_path.write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    os.rename(staging, root / "bundles" / version)
+    switched = time.perf_counter()
+    switch_current(root, version)
+    deadline = switched + 60
+    while time.perf_counter() < deadline:
+        with urllib.request.urlopen(url + "/v1/model", timeout=5) as resp:
+            if json.loads(resp.read())["model_version"] == version:
+                info.update(reload_version=version, served=True,
+                            reload_to_served_s=round(time.perf_counter() - switched, 2))  # fmt: skip
+                break
+        time.sleep(0.05)
+    else:
+        info.update(reload_version=version, served=False)
+    prune_bundles(root)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=1_000_000)
@@ -228,6 +283,13 @@ def main(argv: list[str] | None = None) -> None:
         help="wrk threads (one keeps up and leaves the server a core)",
     )
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument(
+        "--reload-seconds",
+        type=int,
+        default=20,
+        help="second run of this length with a new bundle published a third of the way in "
+        "(0: skip)",
+    )
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--name", default="api_load", help="file name of the report")
     args = ap.parse_args(argv)
@@ -259,6 +321,20 @@ def main(argv: list[str] | None = None) -> None:
         if args.warmup:
             run_wrk(url, args.warmup, args.connections, args.threads, wrk_env)
         result = run_wrk(url, args.seconds, args.connections, args.threads, wrk_env)
+        reload_result, reload_info = None, {}
+        if args.reload_seconds:
+            publisher = threading.Thread(
+                target=republish,
+                args=(
+                    home / "models_published",
+                    url,
+                    args.reload_seconds / 3,
+                    reload_info,
+                ),  # fmt: skip
+            )
+            publisher.start()
+            reload_result = run_wrk(url, args.reload_seconds, args.connections, args.threads, wrk_env)  # fmt: skip
+            publisher.join(timeout=120)
         rss = [_rss_mb(server.pid)]
         children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True)  # fmt: skip
         rss += [_rss_mb(int(p)) for p in children.stdout.split()]
@@ -273,29 +349,10 @@ def main(argv: list[str] | None = None) -> None:
         log.close()
     load_after = _loadavg()
 
-    seconds = result["duration_us"] / 1e6
-    errors = sum(result["errors"].values())
-    rps = result["requests"] / seconds
-    lat = {k: round(v / 1000, 2) for k, v in result["latency_us"].items()}
-    ok = rps >= 1000 and lat["p99"] <= 20 and errors == 0
-    row = {
-        "stage": "api_load",
-        "events": None,
-        "requests": result["requests"],
-        "seconds": round(seconds, 2),
-        "baseline": None,
-        "baseline_seconds": None,
-        "ratio": None,
-        "throughput_per_s": round(rps),
-        "peak_rss_mb": round(max(p for _, p in rss)),
-        "target": TARGET,
-        "target_met": ok,
+    common = {
         "cores": os.cpu_count(),
         "memory_gb": _memory_gb(),
         "versions": _versions(),
-        "latency_ms": lat,
-        "errors": errors,
-        "error_detail": result["errors"],
         "connections": args.connections,
         "wrk_threads": args.threads,
         "workers": args.workers,
@@ -303,43 +360,74 @@ def main(argv: list[str] | None = None) -> None:
         "series_versions": scoring["n_series"],
         "stories": scoring["n_stories"],
         "factors": args.factors,
-        "server_startup_s": round(startup_s, 2),
-        "server_rss_mb": [round(c) for c, _ in rss],
-        "bundle_build_s": round(build_s, 1),
-        "in_process": scoring,
         "loadavg_before": load_before,
         "loadavg_after": load_after,
         "mix": "70% known users, 10% known + after_series_id, 20% unknown; k=10",
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "metrics_requests_seen": sum(
+    }
+    peak = round(max(p for _, p in rss))
+    row = _row("api_load", result, TARGET, peak, common)
+    row["target_met"] = (
+        row["throughput_per_s"] >= 1000 and row["latency_ms"]["p99"] <= 20 and row["errors"] == 0
+    )
+    row.update(
+        server_startup_s=round(startup_s, 2),
+        server_rss_mb=[round(c) for c, _ in rss],
+        bundle_build_s=round(build_s, 1),
+        in_process=scoring,
+        metrics_requests_seen=sum(
             float(line.rsplit(" ", 1)[1])
             for line in metrics_text.splitlines()
             if line.startswith("cliffhanger_api_requests_total{")
         ),
-    }
+    )
+    rows = [row]
+    if reload_result is not None:
+        reload_row = _row("api_load_reload", reload_result, RELOAD_TARGET, peak, common)
+        reload_row.update(reload_info)
+        reload_row["target_met"] = reload_row["errors"] == 0 and bool(reload_info.get("served"))
+        rows.append(reload_row)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps([row], indent=2) + "\n")
-    (args.out / f"{args.name}.md").write_text(render(row))
-    print(render(row))
+    (args.out / f"{args.name}.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (args.out / f"{args.name}.md").write_text(render(rows))
+    print(render(rows))
 
 
-def render(row: dict) -> str:
-    lat, sc = row["latency_ms"], row["in_process"]
-    met = "met" if row["target_met"] else "NOT met"
+def render(rows: list[dict]) -> str:
+    row, sc = rows[0], rows[0]["in_process"]
+    lines = []
+    for r in rows:
+        lat, met = r["latency_ms"], "met" if r["target_met"] else "NOT met"
+        lines.append(
+            f"| {r['stage']} | {r['requests']:,} | {r['seconds']} | {r['throughput_per_s']:,} | "
+            f"{lat['p50']} | {lat['p90']} | {lat['p95']} | {lat['p99']} | {lat['max']} | "
+            f"{r['errors']} | {r['peak_rss_mb']:,} | {r['target']}: **{met}** |"
+        )
+    reload_note = ""
+    if len(rows) > 1:
+        rr = rows[1]
+        reload_note = (
+            f"- Reload: {rr['seconds']} s of the same load, during which the bundle was published "
+            f"again as `{rr.get('reload_version')}` (hard-linked copy, `current` switched); the "
+            f"server answered with it {rr.get('reload_to_served_s')} s after the switch (1 s "
+            "polling + loading and preparing the bundle on the watcher thread), "
+            f"{rr['errors']} errors.\n"
+        )
+    table = "\n".join(lines)
     return f"""# api_load — recommendation API under load
 
 Run of {row["at"]} on {row["cores"]} cores, {row["memory_gb"]} GB; load average before
-{row["loadavg_before"]}, after {row["loadavg_after"]} (the machine is shared).
+{row["loadavg_before"]}, after {row["loadavg_after"]} (the machine is shared with other work).
 
 `python -m benchmarks.api_load --users {row["users"]} --stories {row["stories"]} --seconds {round(row["seconds"])} --connections {row["connections"]}`
 
 | stage | requests | seconds | req/s | p50 ms | p90 ms | p95 ms | p99 ms | max ms | errors | server RSS MB | target |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
-| api_load | {row["requests"]:,} | {row["seconds"]} | {row["throughput_per_s"]:,} | {lat["p50"]} | {lat["p90"]} | {lat["p95"]} | {lat["p99"]} | {lat["max"]} | {row["errors"]} | {row["peak_rss_mb"]:,} | {row["target"]}: **{met}** |
+{table}
 
 - Model: {row["users"]:,} users × {row["series_versions"]:,} series versions ({row["stories"]:,} stories × 2 languages), {row["factors"]} factors; request mix: {row["mix"]}.
-- Server: `cliffhanger serve --workers {row["workers"]} --no-access-log` (uvicorn with uvloop + httptools), started and healthy in {row["server_startup_s"]} s (bundle load included); load from `wrk -t{row["wrk_threads"]} -c{row["connections"]}` in a separate process, random users from a Lua script; every non-2xx response counts as an error.
-- In-process (no HTTP), {sc["n_users"]:,} users: bundle load {sc["bundle_load_s"]} s + preparation {sc["bundle_prepare_s"]} s; scoring per request, µs mean / p50 / p99: known user {sc["score_known_us"]["mean"]} / {sc["score_known_us"]["p50"]} / {sc["score_known_us"]["p99"]}, with after_series_id {sc["score_known_after_us"]["mean"]} / {sc["score_known_after_us"]["p50"]} / {sc["score_known_after_us"]["p99"]}, unknown user {sc["score_unknown_us"]["mean"]} / {sc["score_unknown_us"]["p50"]} / {sc["score_unknown_us"]["p99"]}.
+- Server: `cliffhanger serve --workers {row["workers"]} --no-access-log` (uvicorn with uvloop + httptools), started and healthy in {row["server_startup_s"]} s (bundle load included); load from `wrk -t{row["wrk_threads"]} -c{row["connections"]}` (after a warm-up) in a separate process, random users from a Lua script; every non-2xx response counts as an error. Closed loop: 32 requests always in flight, so latency ≈ 32 / throughput plus scheduling noise.
+{reload_note}- In-process (no HTTP), {sc["n_users"]:,} users: bundle load {sc["bundle_load_s"]} s + preparation {sc["bundle_prepare_s"]} s; scoring per request, µs mean / p50 / p99: known user {sc["score_known_us"]["mean"]} / {sc["score_known_us"]["p50"]} / {sc["score_known_us"]["p99"]}, with after_series_id {sc["score_known_after_us"]["mean"]} / {sc["score_known_after_us"]["p50"]} / {sc["score_known_after_us"]["p99"]}, unknown user {sc["score_unknown_us"]["mean"]} / {sc["score_unknown_us"]["p50"]} / {sc["score_unknown_us"]["p99"]}.
 - Versions: {", ".join(f"{k} {v}" for k, v in row["versions"].items())}.
 """
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from models.bundle import write_bundle
@@ -347,3 +348,21 @@ def test_serve_command_rejects_bad_arguments() -> None:
     assert proc.stderr.strip().splitlines() == [
         "cliffhanger: error: Invalid value for '--port': 70000 is not in the range 1<=x<=65535."
     ]
+
+
+def test_id_index_exact_lookup() -> None:
+    import polars as pl
+
+    from serving.model import IdIndex
+
+    ids = ["u1", "u10", "u2", "élève", "a b", "zz" * 40, "x"]
+    index = IdIndex(pl.Series(ids), np.arange(len(ids)) * 10)
+    assert len(index) == len(ids)
+    for row, user in enumerate(ids):
+        assert index.get(user) == row * 10
+    for unknown in ("u", "u100", "u1 ", "", "zz" * 41, "x\0", "\0", "U1", "eleve"):
+        assert index.get(unknown) is None
+    # sliced Arrow data (offset != 0) and an empty index
+    sliced = pl.Series(["skip", "b", "a"]).slice(1, 2)
+    assert IdIndex(sliced, np.array([5, 6])).get("a") == 6
+    assert IdIndex(pl.Series([], dtype=pl.String), np.array([], dtype=np.int64)).get("a") is None
