@@ -348,6 +348,28 @@ def bench(events: int, repeats: int) -> None:
     run_benchmarks(events=events, repeats=repeats)
 
 
+@app.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="TCP port."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes (each loads the model and keeps its own /metrics).",
+)
+@click.option(
+    "--access-log/--no-access-log", default=True, show_default=True, help="Log every request."
+)
+def serve(host: str, port: int, workers: int, access_log: bool) -> None:
+    """Start the recommendation API (docs/api.md) over the published model bundle."""
+    from serving.server import run_server
+
+    run_server(host=host, port=port, workers=workers, access_log=access_log)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point with one-line errors."""
     try:

@@ -1,0 +1,694 @@
+"""The versioned model bundle: what the pipeline publishes and the recommendation API reads.
+
+No pickle anywhere: arrays go into one ``np.savez`` file read back with
+``allow_pickle=False``, tables into Parquet, metadata into JSON. Layout under a root folder::
+
+    <root>/bundles/<version>/manifest.json
+    <root>/bundles/<version>/arrays.npz
+    <root>/bundles/<version>/users.parquet
+    <root>/bundles/<version>/series.parquet
+    <root>/bundles/<version>/popular.parquet
+    <root>/current -> bundles/<version>        (symlink, switched with one rename)
+
+A bundle is written into ``bundles/.<version>.building/``, renamed into place once complete,
+and only then is ``current`` switched (a temporary symlink renamed over the old one), so a
+reader that follows ``current`` sees a complete bundle or the previous one, never a mix.
+Published bundles are immutable; the newest three are kept. See ``docs/model-bundle.md``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+FORMAT = "cliffhanger-bundle/1"
+MODELS = ("als", "bpr", "item_knn", "ease", "popularity", "trending")
+KINDS = ("factors", "item_item", "none")
+LISTS = ("popular", "trending")
+KEEP = 3
+CURRENT = "current"
+BUNDLES = "bundles"
+ARRAYS_FILE = "arrays.npz"
+TABLE_FILES = ("users.parquet", "series.parquet", "popular.parquet")
+DATA_FILES = (ARRAYS_FILE, *TABLE_FILES)
+_VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+USERS_SCHEMA = {"user_id": pl.String, "user_index": pl.Int32, "main_language": pl.String}
+SERIES_SCHEMA = {
+    "series_id": pl.String,
+    "story_id": pl.String,
+    "story_index": pl.Int32,
+    "language": pl.String,
+    "title": pl.String,
+    "genres": pl.List(pl.String),
+    "production_type": pl.String,
+    "is_dubbed": pl.Boolean,
+    "original_series_id": pl.String,
+}
+POPULAR_SCHEMA = {
+    "language": pl.String,
+    "list": pl.String,
+    "rank": pl.Int32,
+    "series_id": pl.String,
+    "score": pl.Float64,
+}
+
+
+class BundleError(Exception):
+    """A bundle that cannot be served: missing, corrupt, or inconsistent. The message says why."""
+
+
+@dataclass
+class BundleContent:
+    """Everything the pipeline hands over to publish one model version.
+
+    Parameters
+    ----------
+    model_version : str
+        Unique, directory-safe version name (letters, digits, ``._-``).
+    model : str
+        The model actually served: one of ``MODELS``.
+    kind : str
+        ``"factors"`` (score = ``user_factors[u] @ item_factors.T``), ``"item_item"``
+        (score = history row @ ``item_item``) or ``"none"`` (the popular/trending list).
+    trained_at, data_start, data_end : datetime.datetime
+        When the model was trained and the range of the training events.
+    users, series, popular : polars.DataFrame
+        Tables with the columns of ``USERS_SCHEMA``, ``SERIES_SCHEMA``, ``POPULAR_SCHEMA``.
+    history_indptr, history_indices, history_weights : numpy.ndarray
+        CSR rows (one per user index) of the stories each user started.
+    similarity : numpy.ndarray
+        ``n_stories × n_stories`` float32 item similarity, diagonal 0.
+    user_factors, item_factors, item_item : numpy.ndarray or None
+        The model's arrays, present according to ``kind``.
+    fallback, fallback_reason
+        Whether the pipeline served a fallback model instead of the one it meant to, and why.
+    metrics, params : dict
+        Offline metrics (name -> value) and training parameters, for ``/v1/model``.
+    """
+
+    model_version: str
+    model: str
+    kind: str
+    trained_at: dt.datetime
+    data_start: dt.datetime
+    data_end: dt.datetime
+    users: pl.DataFrame
+    series: pl.DataFrame
+    popular: pl.DataFrame
+    history_indptr: np.ndarray
+    history_indices: np.ndarray
+    history_weights: np.ndarray
+    similarity: np.ndarray
+    user_factors: np.ndarray | None = None
+    item_factors: np.ndarray | None = None
+    item_item: np.ndarray | None = None
+    fallback: bool = False
+    fallback_reason: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Bundle:
+    """A loaded, verified bundle (arrays in memory, tables as polars frames)."""
+
+    path: Path
+    manifest: dict[str, Any]
+    arrays: dict[str, np.ndarray]
+    users: pl.DataFrame
+    series: pl.DataFrame
+    popular: pl.DataFrame
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["model_version"])
+
+    @property
+    def n_users(self) -> int:
+        return int(self.arrays["history_indptr"].shape[0] - 1)
+
+    @property
+    def n_stories(self) -> int:
+        return int(self.arrays["similarity"].shape[0])
+
+
+# ---------------------------------------------------------------------------------------------
+# validation shared by the writer and the reader
+
+
+def _iso(value: dt.datetime | dt.date | str) -> str:
+    if isinstance(value, str):
+        dt.datetime.fromisoformat(value)  # raises ValueError on nonsense
+        return value
+    return value.isoformat()
+
+
+def _check_array(
+    name: str, arr: Any, dtype: type, shape: tuple[int | None, ...], fail: type[Exception]
+) -> np.ndarray:
+    if not isinstance(arr, np.ndarray):
+        raise fail(f"{name} must be a numpy array, got {type(arr).__name__}")
+    if arr.dtype != np.dtype(dtype):
+        raise fail(f"{name} must be {np.dtype(dtype)}, got {arr.dtype}")
+    if arr.ndim != len(shape) or any(
+        want is not None and got != want for got, want in zip(arr.shape, shape, strict=False)
+    ):
+        want_txt = "×".join("?" if s is None else str(s) for s in shape)
+        raise fail(f"{name} has shape {arr.shape}, expected {want_txt}")
+    if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
+        raise fail(f"{name} holds NaN or infinite values")
+    return arr
+
+
+def _check_tables(
+    users: pl.DataFrame, series: pl.DataFrame, popular: pl.DataFrame, fail: type[Exception]
+) -> None:
+    for name, frame, schema in (
+        ("users", users, USERS_SCHEMA),
+        ("series", series, SERIES_SCHEMA),
+        ("popular", popular, POPULAR_SCHEMA),
+    ):
+        if not isinstance(frame, pl.DataFrame):
+            raise fail(f"{name} must be a polars DataFrame, got {type(frame).__name__}")
+        missing = [c for c in schema if c not in frame.columns]
+        if missing:
+            raise fail(f"{name} table lacks column(s) {', '.join(missing)}")
+        for col, dtype in schema.items():
+            if frame.schema[col] != dtype and frame[col].null_count() != frame.height:
+                raise fail(f"{name}.{col} must be {dtype}, got {frame.schema[col]}")
+        for col in schema:
+            if col != "original_series_id" and frame[col].null_count():
+                raise fail(f"{name}.{col} has null values")
+
+
+def _check_consistency(
+    arrays: dict[str, np.ndarray],
+    kind: str,
+    users: pl.DataFrame,
+    series: pl.DataFrame,
+    popular: pl.DataFrame,
+    fail: type[Exception],
+) -> None:
+    """Shapes, dtypes and index ranges that the API relies on without re-checking."""
+    if "similarity" not in arrays:
+        raise fail("arrays lack 'similarity'")
+    sim = arrays["similarity"]
+    if not isinstance(sim, np.ndarray) or sim.ndim != 2:
+        raise fail("similarity must be a 2-D array")
+    n_stories = sim.shape[0]
+    n_users = users.height
+    _check_array("similarity", sim, np.float32, (n_stories, n_stories), fail)
+    if n_stories and np.any(np.diagonal(sim) != 0):
+        raise fail("similarity must have a zero diagonal")
+    indptr = _check_array("history_indptr", arrays.get("history_indptr"), np.int32, (n_users + 1,), fail)  # fmt: skip
+    indices = _check_array("history_indices", arrays.get("history_indices"), np.int32, (None,), fail)  # fmt: skip
+    _check_array("history_weights", arrays.get("history_weights"), np.float32, (indices.shape[0],), fail)  # fmt: skip
+    if indptr[0] != 0 or indptr[-1] != indices.shape[0] or np.any(np.diff(indptr) < 0):
+        raise fail("history_indptr must start at 0, never decrease and end at len(history_indices)")
+    if indices.size and (indices.min() < 0 or indices.max() >= n_stories):
+        raise fail(f"history_indices must be story indices in 0..{n_stories - 1}")
+    expected = {"similarity", "history_indptr", "history_indices", "history_weights"}
+    if kind == "factors":
+        uf = arrays.get("user_factors")
+        if not isinstance(uf, np.ndarray) or uf.ndim != 2:
+            raise fail("kind 'factors' needs a 2-D user_factors array")
+        f = uf.shape[1]
+        _check_array("user_factors", uf, np.float32, (n_users, f), fail)
+        _check_array("item_factors", arrays.get("item_factors"), np.float32, (n_stories, f), fail)
+        expected |= {"user_factors", "item_factors"}
+    elif kind == "item_item":
+        _check_array("item_item", arrays.get("item_item"), np.float32, (n_stories, n_stories), fail)
+        expected |= {"item_item"}
+    extra = set(arrays) - expected
+    if extra:
+        raise fail(f"arrays {sorted(extra)} do not belong to a bundle of kind {kind!r}")
+    # users: user_index is a permutation of 0..n_users-1 and ids are unique
+    idx = users["user_index"].to_numpy()
+    if n_users and not np.array_equal(np.sort(idx), np.arange(n_users)):
+        raise fail(f"users.user_index must be a permutation of 0..{n_users - 1}")
+    if users["user_id"].n_unique() != n_users:
+        raise fail("users.user_id has duplicates")
+    # series: unique ids, story indices in range, one version per story and language
+    if series["series_id"].n_unique() != series.height:
+        raise fail("series.series_id has duplicates")
+    s_idx = series["story_index"].to_numpy()
+    if series.height and (s_idx.min() < 0 or s_idx.max() >= n_stories):
+        raise fail(f"series.story_index must be in 0..{n_stories - 1}")
+    if series.select(["story_index", "language"]).is_duplicated().any():
+        raise fail("series has two versions of one story in the same language")
+    if (
+        series.group_by("story_index")
+        .agg(pl.col("story_id").n_unique())
+        .filter(pl.col("story_id") > 1)
+        .height
+    ):
+        raise fail("series: one story_index carries several story_id values")
+    languages = set(series["language"].unique().to_list())
+    bad_main = set(users["main_language"].unique().to_list()) - languages
+    if bad_main:
+        raise fail(f"users.main_language has languages with no series: {sorted(bad_main)}")
+    # popular: known series in the list's language, known list names, ranks 1..n
+    bad_lists = set(popular["list"].unique().to_list()) - set(LISTS)
+    if bad_lists:
+        raise fail(f"popular.list must be one of {LISTS}, got {sorted(bad_lists)}")
+    joined = popular.join(
+        series.select("series_id", pl.col("language").alias("series_language")),
+        on="series_id",
+        how="left",
+    )
+    if joined["series_language"].null_count():
+        raise fail("popular lists a series_id that is not in series")
+    if (joined["series_language"] != joined["language"]).any():
+        raise fail("popular lists a series under a language other than its own")
+    if popular.select(["language", "list", "rank"]).is_duplicated().any():
+        raise fail("popular has duplicate ranks within a (language, list)")
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def content_arrays(content: BundleContent) -> dict[str, np.ndarray]:
+    """The arrays of ``content`` that go into ``arrays.npz`` (by kind)."""
+    arrays = {
+        "history_indptr": content.history_indptr,
+        "history_indices": content.history_indices,
+        "history_weights": content.history_weights,
+        "similarity": content.similarity,
+    }
+    if content.kind == "factors":
+        arrays["user_factors"] = content.user_factors  # type: ignore[assignment]
+        arrays["item_factors"] = content.item_factors  # type: ignore[assignment]
+    elif content.kind == "item_item":
+        arrays["item_item"] = content.item_item  # type: ignore[assignment]
+    return arrays
+
+
+def validate_content(content: BundleContent) -> None:
+    """Raise ``ValueError`` naming the first problem that would make ``content`` unservable."""
+    if not _VERSION_RE.match(content.model_version or ""):
+        raise ValueError(
+            f"model_version {content.model_version!r} must be 1-128 letters, digits, '.', '_' "
+            "or '-', not starting with '.'"
+        )
+    if content.model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {content.model!r}")
+    if content.kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {content.kind!r}")
+    for name in ("trained_at", "data_start", "data_end"):
+        try:
+            _iso(getattr(content, name))
+        except (TypeError, ValueError, AttributeError):
+            raise ValueError(f"{name} must be a datetime or ISO-8601 string") from None
+    for name, value in content.metrics.items():
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise ValueError(f"metric {name!r} must be a finite number, got {value!r}")
+    try:
+        json.dumps(content.params)
+    except TypeError as exc:
+        raise ValueError(f"params must be JSON-serialisable: {exc}") from None
+    _check_tables(content.users, content.series, content.popular, ValueError)
+    _check_consistency(
+        content_arrays(content),
+        content.kind,
+        content.users,
+        content.series,
+        content.popular,
+        ValueError,
+    )
+
+
+def write_bundle(root: Path, content: BundleContent, *, keep: int = KEEP) -> Path:
+    """Validate ``content``, write it as an immutable bundle and make it ``current``.
+
+    Parameters
+    ----------
+    root : Path
+        The models folder (``paths().models_dir``); created if missing.
+    content : BundleContent
+        What to publish.
+    keep : int
+        How many bundles to keep (newest first; the current one is never deleted).
+
+    Returns
+    -------
+    Path
+        The published bundle folder ``root/bundles/<version>``.
+
+    Raises
+    ------
+    ValueError
+        If the content is inconsistent (shapes, dtypes, index ranges, names) or the version
+        exists already (bundles are immutable).
+    """
+    validate_content(content)
+    root = Path(root)
+    bundles = root / BUNDLES
+    bundles.mkdir(parents=True, exist_ok=True)
+    final = bundles / content.model_version
+    if final.exists():
+        raise ValueError(f"bundle {content.model_version!r} exists already; versions are immutable")
+    building = bundles / f".{content.model_version}.building"
+    if building.exists():  # the leftover of a crashed write of this same version
+        shutil.rmtree(building)
+    building.mkdir()
+    try:
+        np.savez(building / ARRAYS_FILE, **content_arrays(content))
+        users = content.users.select(list(USERS_SCHEMA)).cast(USERS_SCHEMA)  # type: ignore[arg-type]
+        series = content.series.select(list(SERIES_SCHEMA)).cast(SERIES_SCHEMA)  # type: ignore[arg-type]
+        popular = content.popular.select(list(POPULAR_SCHEMA)).cast(POPULAR_SCHEMA)  # type: ignore[arg-type]
+        users.write_parquet(building / "users.parquet")
+        series.write_parquet(building / "series.parquet")
+        popular.sort(["language", "list", "rank"]).write_parquet(building / "popular.parquet")
+        manifest = {
+            "format": FORMAT,
+            "model_version": content.model_version,
+            "model": content.model,
+            "kind": content.kind,
+            "trained_at": _iso(content.trained_at),
+            "data_start": _iso(content.data_start),
+            "data_end": _iso(content.data_end),
+            "fallback": bool(content.fallback),
+            "fallback_reason": content.fallback_reason,
+            "metrics": {k: float(v) for k, v in content.metrics.items()},
+            "params": content.params,
+            "n_users": content.users.height,
+            "n_stories": int(content.similarity.shape[0]),
+            "n_series": content.series.height,
+            "languages": sorted(content.series["language"].unique().to_list()),
+            "published_at": dt.datetime.now(dt.UTC).isoformat(timespec="microseconds"),
+            "sha256": {name: _sha256(building / name) for name in DATA_FILES},
+        }
+        (building / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        for name in (*DATA_FILES, "manifest.json"):
+            with open(building / name, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.rename(building, final)
+        _fsync_dir(bundles)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    switch_current(root, content.model_version)
+    prune_bundles(root, keep=keep)
+    return final
+
+
+def switch_current(root: Path, version: str) -> None:
+    """Point ``root/current`` at ``bundles/<version>`` atomically (new symlink + rename)."""
+    root = Path(root)
+    if not (root / BUNDLES / version / "manifest.json").is_file():
+        raise ValueError(f"no published bundle {version!r} under {root / BUNDLES}")
+    tmp = root / f".{CURRENT}.{os.getpid()}.tmp"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    # relative target: the models folder can be moved or mounted elsewhere as a whole
+    os.symlink(f"{BUNDLES}/{version}", tmp)
+    os.replace(tmp, root / CURRENT)
+    _fsync_dir(root)
+
+
+def current_bundle_path(root: Path) -> Path | None:
+    """The folder ``root/current`` points at (resolved), or ``None`` if there is no pointer."""
+    link = Path(root) / CURRENT
+    if not link.is_symlink() and not link.exists():
+        return None
+    return link.resolve()
+
+
+def list_bundles(root: Path) -> list[Path]:
+    """Published bundle folders under ``root/bundles``, newest first (by publication time)."""
+    bundles = Path(root) / BUNDLES
+    if not bundles.is_dir():
+        return []
+    found = [p for p in bundles.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return sorted(found, key=_published_key, reverse=True)
+
+
+def _published_key(path: Path) -> tuple[str, int, str]:
+    """Sort key by publication: the manifest's microsecond timestamp (directory mtimes can be
+    coarser than the time between two publications), then mtime for damaged manifests."""
+    try:
+        published = str(json.loads((path / "manifest.json").read_text()).get("published_at", ""))
+    except (OSError, ValueError, AttributeError):
+        published = ""
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        mtime = 0
+    return (published, mtime, path.name)
+
+
+def prune_bundles(root: Path, keep: int = KEEP) -> list[Path]:
+    """Delete all but the newest ``keep`` bundles, never the current one; return the deleted."""
+    current = current_bundle_path(root)
+    removed = []
+    for old in list_bundles(root)[keep:]:
+        if current is not None and old.resolve() == current:
+            continue
+        shutil.rmtree(old, ignore_errors=True)
+        removed.append(old)
+    return removed
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """Read and check ``manifest.json`` of the bundle folder ``path``."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"no bundle folder at {path}")
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except FileNotFoundError:
+        raise BundleError(f"{path.name}: manifest.json is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path.name}: manifest.json is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{path.name}: manifest.json is not a JSON object")
+    if manifest.get("format") != FORMAT:
+        raise BundleError(
+            f"{path.name}: format {manifest.get('format')!r} is not {FORMAT!r} "
+            "(written by another version of Cliffhanger?)"
+        )
+    for key in ("model_version", "model", "kind", "trained_at", "data_start", "data_end", "sha256"):
+        if key not in manifest:
+            raise BundleError(f"{path.name}: manifest.json lacks {key!r}")
+    if manifest["kind"] not in KINDS:
+        raise BundleError(f"{path.name}: unknown kind {manifest['kind']!r}")
+    if manifest["model"] not in MODELS:
+        raise BundleError(f"{path.name}: unknown model {manifest['model']!r}")
+    if not isinstance(manifest["sha256"], dict):
+        raise BundleError(f"{path.name}: manifest sha256 must be an object")
+    return manifest
+
+
+def _verified(path: Path, manifest: dict[str, Any], name: str) -> Path:
+    file = path / name
+    want = manifest["sha256"].get(name)
+    if want is None:
+        raise BundleError(f"{path.name}: manifest has no checksum for {name}")
+    if not file.is_file():
+        raise BundleError(f"{path.name}: {name} is missing")
+    got = _sha256(file)
+    if got != want:
+        raise BundleError(f"{path.name}: {name} is corrupt (sha256 {got[:12]}… ≠ {want[:12]}…)")
+    return file
+
+
+def _read_table(path: Path, manifest: dict[str, Any], name: str) -> pl.DataFrame:
+    file = _verified(path, manifest, name)
+    try:
+        return pl.read_parquet(file)
+    except Exception as exc:  # polars raises several types for a damaged file
+        raise BundleError(f"{path.name}: {name} is unreadable ({type(exc).__name__})") from None
+
+
+def load_bundle(path: Path) -> Bundle:
+    """Load and verify the bundle folder ``path`` (checksums, shapes, dtypes, index ranges).
+
+    Raises
+    ------
+    BundleError
+        With a message naming the bundle and the problem, for anything that would make the
+        bundle unservable.
+    """
+    path = Path(path).resolve()
+    manifest = read_manifest(path)
+    arrays_file = _verified(path, manifest, ARRAYS_FILE)
+    try:
+        with np.load(arrays_file, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except Exception as exc:  # zipfile / ValueError on a damaged or pickled file
+        raise BundleError(f"{path.name}: {ARRAYS_FILE} is unreadable ({exc})") from None
+    users = _read_table(path, manifest, "users.parquet")
+    series = _read_table(path, manifest, "series.parquet")
+    popular = _read_table(path, manifest, "popular.parquet")
+    try:
+        _check_tables(users, series, popular, BundleError)
+        _check_consistency(arrays, manifest["kind"], users, series, popular, BundleError)
+    except BundleError as exc:
+        raise BundleError(f"{path.name}: {exc}") from None
+    return Bundle(path, manifest, arrays, users, series, popular)
+
+
+def load_popular_only(path: Path) -> tuple[dict[str, Any], pl.DataFrame, pl.DataFrame]:
+    """Read just the manifest, series and popular lists of a bundle (checksums verified).
+
+    For the API's last resort: a bundle whose model arrays are damaged may still provide a
+    non-personalised list. Raises ``BundleError`` if these parts are damaged too.
+    """
+    path = Path(path).resolve()
+    manifest = read_manifest(path)
+    series = _read_table(path, manifest, "series.parquet")
+    popular = _read_table(path, manifest, "popular.parquet")
+    empty_users = pl.DataFrame(schema=USERS_SCHEMA)
+    try:
+        _check_tables(empty_users, series, popular, BundleError)
+    except BundleError as exc:
+        raise BundleError(f"{path.name}: {exc}") from None
+    return manifest, series, popular
+
+
+# ---------------------------------------------------------------------------------------------
+# synthetic content for tests and benchmarks
+
+
+def synthetic_bundle_content(
+    n_users: int = 1000,
+    n_stories: int = 100,
+    languages: tuple[str, ...] = ("en", "es"),
+    factors: int = 64,
+    seed: int = 0,
+    *,
+    model_version: str | None = None,
+) -> BundleContent:
+    """Random but realistic content: heavy-tailed popularity, 1–30 started stories per user.
+
+    Every story has a version in ``languages[0]``; each other language has a dubbed version of
+    90 % of the stories (popular ones first would be more realistic, but a uniform draw keeps
+    the catalogue shape simple). Users' main languages follow a 70/30-ish split.
+    """
+    rng = np.random.default_rng(seed)
+    f = factors
+    # story popularity: Zipf-like, so a few stories take most starts
+    pop = 1.0 / np.arange(1, n_stories + 1) ** 0.9
+    rng.shuffle(pop)
+    pop /= pop.sum()
+    # factors: item vectors carry a popularity direction so scores are not pure noise
+    item_f = rng.normal(0, 1 / np.sqrt(f), (n_stories, f)).astype(np.float32)
+    item_f[:, 0] += (np.log(pop * n_stories) * 0.3).astype(np.float32)
+    user_f = rng.normal(0, 1 / np.sqrt(f), (n_users, f)).astype(np.float32)
+    user_f[:, 0] = np.abs(user_f[:, 0]) + 0.2
+    # histories: count per user 1..30 (geometric-ish), stories drawn by popularity, deduplicated
+    counts = np.minimum(1 + rng.geometric(0.15, n_users) - 1, 30).astype(np.int64)
+    counts = np.maximum(counts, 1)
+    draws = rng.choice(n_stories, size=int(counts.sum()), p=pop).astype(np.int64)
+    owner = np.repeat(np.arange(n_users, dtype=np.int64), counts)
+    keys = np.unique(owner * n_stories + draws)  # sorted by user, then story; dedup per user
+    h_users = (keys // n_stories).astype(np.int64)
+    h_items = (keys % n_stories).astype(np.int32)
+    indptr = np.zeros(n_users + 1, dtype=np.int32)
+    np.cumsum(np.bincount(h_users, minlength=n_users), out=indptr[1:])
+    weights = (1.0 + rng.exponential(2.0, h_items.shape[0])).astype(np.float32)
+    # similarity: cosine of item factors, negatives clipped, diagonal 0, rows scaled to max 1
+    unit = item_f / np.linalg.norm(item_f, axis=1, keepdims=True)
+    sim = np.clip(unit @ unit.T, 0, None).astype(np.float32)
+    np.fill_diagonal(sim, 0)
+    sim /= np.maximum(sim.max(axis=1, keepdims=True), 1e-12)
+    # catalogue: one version per story in languages[0], 90 % dubbed into each other language
+    genres_pool = ["revenge", "romance", "ceo", "werewolf", "family", "mystery", "comedy"]
+    rows = []
+    for s in range(n_stories):
+        story_id = f"st{s:05d}"
+        original = f"s{s:05d}-{languages[0]}"
+        for li, lang in enumerate(languages):
+            if li and rng.random() >= 0.9:
+                continue
+            rows.append(
+                {
+                    "series_id": f"s{s:05d}-{lang}",
+                    "story_id": story_id,
+                    "story_index": s,
+                    "language": lang,
+                    "title": f"Story {s} ({lang})",
+                    "genres": [genres_pool[s % len(genres_pool)]],
+                    "production_type": ("ai", "live_action", "hybrid")[s % 3],
+                    "is_dubbed": li > 0,
+                    "original_series_id": original if li else None,
+                }
+            )
+    series = pl.DataFrame(rows, schema=SERIES_SCHEMA)
+    lang_p = np.array([0.7] + [0.3 / max(len(languages) - 1, 1)] * (len(languages) - 1))
+    lang_p /= lang_p.sum()
+    main = np.asarray(languages)[rng.choice(len(languages), size=n_users, p=lang_p)]
+    users = pl.DataFrame(
+        {
+            "user_id": [f"u{i:07d}" for i in range(n_users)],
+            "user_index": np.arange(n_users, dtype=np.int32),
+            "main_language": main,
+        },
+        schema=USERS_SCHEMA,
+    )
+    # popular = starts per story; trending = the same with noise (a recent window)
+    starts = np.bincount(h_items, minlength=n_stories).astype(np.float64)
+    trend = starts * rng.lognormal(0, 0.5, n_stories)
+    pop_rows = []
+    for lang in languages:
+        versions = series.filter(pl.col("language") == lang)
+        s_idx = versions["story_index"].to_numpy()
+        ids = versions["series_id"].to_numpy()
+        for name, score in (("popular", starts), ("trending", trend)):
+            order = np.lexsort((s_idx, -score[s_idx]))[:100]
+            for rank, o in enumerate(order, start=1):
+                pop_rows.append((lang, name, rank, str(ids[o]), float(score[s_idx[o]])))
+    popular = pl.DataFrame(pop_rows, schema=POPULAR_SCHEMA, orient="row")
+    now = dt.datetime(2026, 11, 20, 3, 0, tzinfo=dt.UTC)
+    return BundleContent(
+        model_version=model_version or f"synthetic-{seed}",
+        model="als",
+        kind="factors",
+        trained_at=now,
+        data_start=now - dt.timedelta(days=28),
+        data_end=now - dt.timedelta(hours=3),
+        users=users,
+        series=series,
+        popular=popular,
+        history_indptr=indptr,
+        history_indices=h_items,
+        history_weights=weights,
+        similarity=sim,
+        user_factors=user_f,
+        item_factors=item_f,
+        metrics={"ndcg@10": 0.21, "recall@10": 0.34, "precision@10": 0.05},
+        params={"factors": f, "synthetic": True, "seed": seed},
+    )

@@ -1,0 +1,415 @@
+"""Scoring for the recommendation API: one loaded bundle, precomputed for fast requests.
+
+Everything that does not depend on the request is computed once when a bundle is loaded
+(off the request path, by the watcher thread): the user-id index, per-language lookup arrays
+from a story to its series version, the stories without a version in each language, dense
+per-language popular/trending score vectors. A request is then a handful of numpy
+operations over ``n_stories`` values — a matrix-vector product, two ``np.put`` of ``-inf``
+(started stories, stories missing in the language) and an ``argpartition`` — never a Python
+loop over the catalogue.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from models.bundle import Bundle
+
+#: Weight of the similarity to ``after_series_id`` when blended with the user's own scores
+#: (both scaled to [0, 1] first): 0.5 gives the just-finished series as much say as the
+#: user's whole history, which is what "steer toward it" means without discarding taste.
+AFTER_WEIGHT = 0.5
+
+#: ``source`` of list-based items, by the model the pipeline served (``kind == "none"``).
+_LIST_SOURCE = {"popularity": "popular", "trending": "trending"}
+
+
+class IdIndex:
+    """Exact lookup of string ids -> rows, in numpy arrays rather than a Python dict.
+
+    A dict of a million ids is built and freed by single C calls that hold the GIL for
+    hundreds of milliseconds — on the watcher thread, that stalls every request in flight
+    during a hot reload. Here the ids become one fixed-width byte array (built from the Arrow
+    buffers, no Python string per id) sorted by numpy; a lookup is a binary search (~2 µs).
+
+    Parameters
+    ----------
+    ids : polars.Series
+        Unique, non-null string ids.
+    rows : numpy.ndarray
+        The row of each id (same length).
+    """
+
+    _CHUNK = 65536  # rows gathered at a time: bounds the temporary index arrays
+
+    def __init__(self, ids: pl.Series, rows: np.ndarray) -> None:
+        arr = ids.to_arrow()
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        arr = arr.cast(pa.large_string())
+        n = len(arr)
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+        data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if n else np.empty(0, np.uint8)
+        lengths = np.diff(offsets)
+        width = max(int(lengths.max()) if n else 1, 1)
+        mat = np.zeros((n, width), dtype=np.uint8)
+        cols = np.arange(width)
+        for start in range(0, n, self._CHUNK):
+            stop = min(start + self._CHUNK, n)
+            mask = cols < lengths[start:stop, None]
+            pos = offsets[start:stop, None] + cols
+            mat[start:stop][mask] = data[pos[mask]]
+        fixed = mat.view(f"S{width}").ravel()
+        order = np.argsort(fixed, kind="stable")
+        self.sorted = fixed[order]
+        self.rows = np.asarray(rows, dtype=np.int64)[order]
+        self.width = width
+        self.size = n
+
+    def __len__(self) -> int:
+        return self.size
+
+    def get(self, key: str) -> int | None:
+        """The row of ``key``, or ``None``."""
+        raw = key.encode()
+        # numpy's fixed-width bytes ignore trailing NULs: such a key is never an exact match
+        if not raw or len(raw) > self.width or raw.endswith(b"\0"):
+            return None
+        i = int(np.searchsorted(self.sorted, raw))
+        if i < self.size and self.sorted[i] == raw:
+            return int(self.rows[i])
+        return None
+
+
+class UnknownSeries(LookupError):
+    """A series id that is not in the loaded catalogue."""
+
+
+class UnknownLanguage(LookupError):
+    """A language for which the loaded catalogue has no series."""
+
+
+class NotAvailable(RuntimeError):
+    """The request needs a part of the model that is not loaded (popular-list fallback)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    """One recommended series."""
+
+    series_id: str
+    score: float
+    source: str
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """A list of items and how it was made."""
+
+    items: list[Item]
+    language: str
+    personalized: bool
+
+
+class ServingModel:
+    """A bundle prepared for serving; immutable once built, shared by all requests.
+
+    Parameters
+    ----------
+    manifest : dict
+        The bundle's manifest.
+    series, popular : polars.DataFrame
+        The catalogue of series versions and the ranked lists per language.
+    users : polars.DataFrame or None
+        The users table, or ``None`` for the popular-list-only fallback.
+    arrays : dict or None
+        The bundle arrays, or ``None`` for the popular-list-only fallback.
+    degraded_reason : str or None
+        Set for the popular-list-only fallback: why no full model is being served.
+    """
+
+    def __init__(
+        self,
+        manifest: dict[str, Any],
+        series: pl.DataFrame,
+        popular: pl.DataFrame,
+        users: pl.DataFrame | None = None,
+        arrays: dict[str, np.ndarray] | None = None,
+        degraded_reason: str | None = None,
+    ) -> None:
+        self.manifest = manifest
+        self.version = str(manifest["model_version"])
+        self.model = str(manifest["model"])
+        self.kind = str(manifest["kind"])
+        self.degraded_reason = degraded_reason
+        self.full = arrays is not None and users is not None
+        #: what the API reports as "fallback": the pipeline's own fallback or ours
+        self.fallback = bool(manifest.get("fallback")) or not self.full
+        self.loaded_at = dt.datetime.now(dt.UTC)
+
+        # --- catalogue
+        self.series_ids = series["series_id"].to_numpy().astype(object)
+        self.series_story = series["story_index"].to_numpy().astype(np.int32)
+        self.languages: list[str] = sorted(series["language"].unique().to_list())
+        lang_code = {lang: i for i, lang in enumerate(self.languages)}
+        series_lang = np.array([lang_code[x] for x in series["language"].to_list()], np.int16)
+        self.series_lang = series_lang
+        self.series_row = {sid: i for i, sid in enumerate(self.series_ids.tolist())}
+        if arrays is not None:
+            self.n_stories = int(arrays["similarity"].shape[0])
+        else:
+            self.n_stories = int(self.series_story.max()) + 1 if series.height else 0
+        # story -> series row in each language (-1: no version), and the stories to blank out
+        self.lookup: list[np.ndarray] = []
+        self.missing: list[np.ndarray] = []
+        for li in range(len(self.languages)):
+            table = np.full(self.n_stories, -1, dtype=np.int32)
+            rows = np.flatnonzero(series_lang == li).astype(np.int32)
+            table[self.series_story[rows]] = rows
+            self.lookup.append(table)
+            self.missing.append(np.flatnonzero(table < 0))
+
+        # --- ranked lists per language: (story indices in rank order, their scores)
+        self.lists: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
+        self.list_vectors: dict[tuple[int, str], np.ndarray] = {}
+        ordered = popular.sort(["language", "list", "rank"])
+        for (lang, name), part in ordered.group_by(["language", "list"], maintain_order=True):
+            li = lang_code.get(str(lang))
+            if li is None:
+                continue
+            rows = np.array([self.series_row[s] for s in part["series_id"].to_list()], np.int64)
+            stories = self.series_story[rows]
+            scores = part["score"].to_numpy().astype(np.float64)
+            self.lists[(li, str(name))] = (stories, scores)
+            # dense rank-order key over stories for the "none" kind: higher = better rank
+            vec = np.full(self.n_stories, -np.inf, dtype=np.float64)
+            vec[stories] = -np.arange(len(stories), dtype=np.float64)
+            self.list_vectors[(li, str(name))] = vec
+
+        # --- users and model arrays
+        self.user_index: IdIndex | None = None
+        self.default_language = self.languages[0] if self.languages else ""
+        if users is not None and arrays is not None:
+            idx = users["user_index"].to_numpy()
+            self.user_index = IdIndex(users["user_id"], idx)
+            main_codes = (
+                users["main_language"]
+                .replace_strict(lang_code, return_dtype=pl.Int16)
+                .to_numpy()
+                .astype(np.int16)
+            )
+            main = np.empty(users.height, dtype=np.int16)
+            main[idx] = main_codes
+            self.user_main = main
+            if users.height:
+                counts = np.bincount(main_codes, minlength=len(self.languages))
+                self.default_language = self.languages[int(counts.argmax())]
+            self.indptr = arrays["history_indptr"]
+            self.indices = arrays["history_indices"]
+            self.weights = arrays["history_weights"]
+            self.similarity = arrays["similarity"]
+            self.user_factors = arrays.get("user_factors")
+            self.item_factors = arrays.get("item_factors")
+            self.item_item = arrays.get("item_item")
+        self.n_users = len(self.user_index) if self.user_index is not None else 0
+        self.source = _LIST_SOURCE.get(self.model, self.model)
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle) -> ServingModel:
+        """Prepare a fully loaded bundle."""
+        return cls(bundle.manifest, bundle.series, bundle.popular, bundle.users, bundle.arrays)
+
+    # -----------------------------------------------------------------------------------------
+    # lookups
+
+    def language_code(self, language: str) -> int:
+        """Index of ``language`` among the catalogue's languages (``UnknownLanguage`` if none)."""
+        try:
+            return self.languages.index(language)
+        except ValueError:
+            raise UnknownLanguage(language) from None
+
+    def series_story_of(self, series_id: str) -> int:
+        """Story index of a series version (``UnknownSeries`` if not in the catalogue)."""
+        row = self.series_row.get(series_id)
+        if row is None:
+            raise UnknownSeries(series_id)
+        return int(self.series_story[row])
+
+    def user_row(self, user_id: str) -> int | None:
+        """Row of ``user_id`` in the model arrays, or ``None`` for a user the model never saw."""
+        return self.user_index.get(user_id) if self.user_index is not None else None
+
+    # -----------------------------------------------------------------------------------------
+    # scoring
+
+    def user_scores(self, row: int, li: int) -> np.ndarray:
+        """The model's raw scores of every story for user ``row`` (float64, a fresh array)."""
+        if self.kind == "factors":
+            return (self.item_factors @ self.user_factors[row]).astype(np.float64)
+        start, end = self.indptr[row], self.indptr[row + 1]
+        if self.kind == "item_item":
+            hist = self.indices[start:end]
+            return (self.weights[start:end] @ self.item_item[hist]).astype(np.float64)
+        # kind "none": the served list itself, in the requested language
+        vec = self.list_vectors.get((li, self.model if self.model == "trending" else "popular"))
+        return vec.copy() if vec is not None else np.full(self.n_stories, -np.inf)
+
+    def _top(self, scores: np.ndarray, k: int) -> np.ndarray:
+        """Story indices of the ``k`` best finite scores, best first, ties by story index."""
+        n_ok = int(np.isfinite(scores).sum())
+        kk = min(k, n_ok)
+        if kk <= 0:
+            return np.empty(0, dtype=np.int64)
+        if kk < scores.shape[0]:
+            cand = np.argpartition(-scores, kk - 1)[:kk]
+        else:
+            cand = np.arange(scores.shape[0])
+        return cand[np.lexsort((cand, -scores[cand]))][:kk]
+
+    def _items(self, stories: np.ndarray, scores: np.ndarray, li: int, sources: Any) -> list[Item]:
+        rows = self.lookup[li][stories]
+        ids = self.series_ids[rows]
+        # Python's round on ~10 floats: np.round on a small array costs ~30 µs of overhead
+        vals = [round(v, 6) for v in scores.tolist()]
+        if isinstance(sources, str):
+            return [Item(s, v, sources) for s, v in zip(ids.tolist(), vals, strict=True)]
+        return [Item(s, v, src) for s, v, src in zip(ids.tolist(), vals, sources, strict=True)]
+
+    def ranked_list(
+        self,
+        li: int,
+        k: int,
+        order: tuple[str, ...] = ("trending", "popular"),
+        exclude: np.ndarray | None = None,
+        source: str | None = None,
+    ) -> list[Item]:
+        """The first non-empty list of ``order`` in language ``li``, minus ``exclude`` stories.
+
+        ``source`` defaults to the list's name.
+        """
+        for name in order:
+            ranked = self.lists.get((li, name))
+            if ranked is None or not len(ranked[0]):
+                continue
+            stories, scores = ranked
+            if exclude is not None and exclude.size:
+                keep = ~np.isin(stories, exclude)
+                stories, scores = stories[keep], scores[keep]
+            return self._items(stories[:k], scores[:k], li, source or name)
+        return []
+
+    def trending(self, li: int, k: int) -> list[Item]:
+        """Non-personalised list: trending (popular if empty); popular first when degraded."""
+        order = ("trending", "popular") if self.full else ("popular", "trending")
+        return self.ranked_list(li, k, order)
+
+    def recommend(
+        self,
+        user_id: str,
+        k: int,
+        language: str | None = None,
+        after_series_id: str | None = None,
+    ) -> Recommendation:
+        """Next series for ``user_id`` (see docs/api.md for the rules).
+
+        Raises
+        ------
+        UnknownLanguage, UnknownSeries
+            For a ``language`` with no series or an unknown ``after_series_id``.
+        """
+        row = self.user_row(user_id) if self.full else None
+        if language is None:
+            language = self.languages[self.user_main[row]] if row is not None else self.default_language  # fmt: skip
+        li = self.language_code(language)
+        after = self.series_story_of(after_series_id) if after_series_id is not None else None
+        if not self.full:
+            # popular-list fallback: no similarity, no histories; after_series_id is checked
+            # above (a typo still gets its 422) but cannot steer
+            return Recommendation(self.trending(li, k), language, False)
+        if row is None and after is None:
+            return Recommendation(self.trending(li, k), language, False)
+
+        if row is not None:
+            start, end = self.indptr[row], self.indptr[row + 1]
+            started = self.indices[start:end]
+            if after is None and self.kind == "none":
+                # the served model is a list: the list itself minus what the user started
+                order = ("trending",) if self.model == "trending" else ("popular",)
+                items = self.ranked_list(li, k, order, exclude=started, source=self.source)
+                return Recommendation(items, language, True)
+            base = self.user_scores(row, li)
+            np.put(base, started, -np.inf)
+        else:
+            base = None
+        if after is None:
+            np.put(base, self.missing[li], -np.inf)
+            top = self._top(base, k)
+            return Recommendation(self._items(top, base[top], li, self.source), language, True)
+
+        # after_series_id: blend the user's scores (min-max scaled over the candidates) with
+        # the similarity row of the story just finished
+        sim = self.similarity[after].astype(np.float64)
+        sim_max = sim.max()
+        sim = sim / sim_max if sim_max > 0 else sim
+        if base is None:
+            scores = sim
+            np.put(scores, [after], -np.inf)
+            np.put(scores, self.missing[li], -np.inf)
+            top = self._top(scores, k)
+            return Recommendation(
+                self._items(top, scores[top], li, "item_similarity"), language, False
+            )
+        np.put(base, self.missing[li], -np.inf)
+        np.put(base, [after], -np.inf)
+        finite = np.isfinite(base)
+        if finite.any():
+            lo, hi = base[finite].min(), base[finite].max()
+            user_part = (base - lo) / (hi - lo) if hi > lo else np.where(finite, 1.0, -np.inf)
+        else:
+            user_part = base
+        user_part = (1 - AFTER_WEIGHT) * user_part
+        sim_part = AFTER_WEIGHT * sim
+        scores = user_part + sim_part
+        top = self._top(scores, k)
+        sources = np.where(user_part[top] >= sim_part[top], self.source, "item_similarity")
+        return Recommendation(self._items(top, scores[top], li, sources.tolist()), language, True)
+
+    def similar(self, series_id: str, k: int) -> list[Item]:
+        """Series versions like ``series_id``, in its language (``UnknownSeries`` if unknown)."""
+        story = self.series_story_of(series_id)
+        if not self.full:
+            raise NotAvailable("no model loaded: similar series are unavailable")
+        li = int(self.series_lang[self.series_row[series_id]])
+        scores = self.similarity[story].astype(np.float64)
+        np.put(scores, [story], -np.inf)
+        np.put(scores, self.missing[li], -np.inf)
+        top = self._top(scores, k)
+        return self._items(top, scores[top], li, "item_similarity")
+
+    def describe(self) -> dict[str, Any]:
+        """What ``GET /v1/model`` reports."""
+        m = self.manifest
+        return {
+            "model_version": self.version,
+            "model": self.model,
+            "kind": self.kind,
+            "trained_at": m.get("trained_at"),
+            "data_start": m.get("data_start"),
+            "data_end": m.get("data_end"),
+            "metrics": m.get("metrics", {}),
+            "params": m.get("params", {}),
+            "fallback": self.fallback,
+            "fallback_reason": self.degraded_reason or m.get("fallback_reason"),
+            "languages": self.languages,
+            "n_users": self.n_users,
+            "n_series": len(self.series_ids),
+            "n_stories": self.n_stories,
+            "loaded_at": self.loaded_at.isoformat(timespec="seconds"),
+        }

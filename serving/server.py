@@ -1,0 +1,54 @@
+"""Run the API with uvicorn (what ``cliffhanger serve`` calls)."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import logging
+
+import uvicorn
+from uvicorn.config import LOGGING_CONFIG
+
+from cliffhanger.config import paths
+
+log = logging.getLogger("cliffhanger.serving")
+
+
+def log_config() -> dict:
+    """uvicorn's logging setup plus the ``cliffhanger`` loggers on the same stderr handler."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["default"]["fmt"] = "%(asctime)s %(levelprefix)s %(name)s: %(message)s"
+    config["loggers"]["cliffhanger"] = {
+        "handlers": ["default"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
+
+
+def run_server(host: str, port: int, workers: int = 1, access_log: bool = True) -> None:
+    """Serve ``serving.app:create_app`` on ``host:port`` until interrupted.
+
+    uvloop and httptools are used when installed (uvicorn's ``auto``): they roughly halve the
+    per-request overhead of the event loop and HTTP parsing, which dominates a request whose
+    scoring takes tens of microseconds.
+    """
+    root = paths().models_dir
+    if not (root / "current").exists():
+        logging.getLogger("cliffhanger.serving").warning(
+            "no model published yet at %s: serving 503 until the pipeline publishes one", root
+        )
+    uvicorn.run(
+        "serving.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=access_log,
+        log_config=log_config(),
+        loop="uvloop" if importlib.util.find_spec("uvloop") else "auto",
+        http="httptools" if importlib.util.find_spec("httptools") else "auto",
+        # the API has no streaming or long requests: shut down quickly on SIGTERM
+        timeout_graceful_shutdown=5,
+        server_header=False,
+    )
