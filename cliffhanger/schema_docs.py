@@ -240,8 +240,7 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         "over users.",
         {
             "model_version": "The model version this evaluation belongs to.",
-            "model": "als, bpr, item_knn, ease, popularity, trending, or a blend "
-            "<model>+trending.",
+            "model": "als, bpr, item_knn, ease, popularity, trending, or a blend <model>+trending.",
             "metric": "precision, recall, ndcg, map, hit_rate or coverage.",
             "k": "List length (10).",
             "value": "Mean over the scored users (coverage: share of the catalog recommended).",

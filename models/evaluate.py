@@ -19,7 +19,13 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from models.interactions import InteractionWeights, Matrix, build_matrix, load_interactions
+from models.interactions import (
+    DEFAULT_WEIGHTS,
+    InteractionWeights,
+    Matrix,
+    build_matrix,
+    load_interactions,
+)
 from models.metrics import PER_USER, Estimate, bootstrap_mean, coverage, per_user_metrics, top_k
 from models.recommenders import BASELINES, Blend, Recommender, Trending, make
 
@@ -34,6 +40,10 @@ GRID: dict[str, list[dict]] = {
 }
 LEARNED = ("als", "bpr", "item_knn", "ease")
 BLEND_WEIGHTS = (0.1, 0.3, 0.5, 0.7)
+
+
+class NotEnoughHistory(ValueError):
+    """Too little history for a time split: the pipeline then serves trending, and says so."""
 
 
 @dataclass
@@ -157,7 +167,7 @@ def _ndcg(ev: Evaluation) -> float:
 def tune_and_evaluate(
     con: duckdb.DuckDBPyConnection,
     test_days: int = 7,
-    weights: InteractionWeights = InteractionWeights(),
+    weights: InteractionWeights = DEFAULT_WEIGHTS,
     models: Iterable[str] = LEARNED + BASELINES,
     grid: dict[str, list[dict]] | None = None,
     force_served: str | None = None,
@@ -180,7 +190,7 @@ def tune_and_evaluate(
     val = make_split(con, "validation", val_cut, test_cut, items, weights)
     test = make_split(con, "test", test_cut, end + dt.timedelta(microseconds=1), items, weights)
     if val.n_scored == 0 or test.n_scored == 0:
-        raise ValueError(
+        raise NotEnoughHistory(
             f"not enough history to evaluate: {val.n_scored} validation and {test.n_scored} "
             f"test users started a new series (the test period is the last {test_days} days; more history is needed)"
         )
@@ -267,9 +277,27 @@ def build_model(name: str, tuned: dict[str, dict], blend_weights: dict[str, floa
     return make(name, tuned.get(name))
 
 
+EVALUATION_SCHEMA = {
+    "model_version": pl.String, "model": pl.String, "metric": pl.String, "k": pl.Int32,
+    "value": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "n_users": pl.Int64,
+    "validation_ndcg": pl.Float64, "is_served": pl.Boolean, "is_baseline": pl.Boolean,
+    "params": pl.String, "test_start": pl.Datetime("us", "UTC"),
+    "test_end": pl.Datetime("us", "UTC"),
+}  # fmt: skip
+
+
+def fallback_selection(reason: str) -> Selection:
+    """What is served when there is no evaluation to go by: trending, with the reason."""
+    return Selection(tuned={}, validation={}, candidate="trending", served="trending",
+                     blend_weight=None, test=[], gate_passed=True, fallback_reason=reason,
+                     best_baseline="trending")  # fmt: skip
+
+
 def evaluation_rows(selection: Selection, model_version: str, k: int = K) -> pl.DataFrame:
     """``analytics.model_evaluation`` rows: model x metric with CIs (CONTRACT §3)."""
     records = []
+    if not selection.test:
+        return pl.DataFrame(schema=EVALUATION_SCHEMA)
     test = selection.splits["test"]
     for ev in selection.test:
         for metric, est in ev.metrics.items():
@@ -282,7 +310,7 @@ def evaluation_rows(selection: Selection, model_version: str, k: int = K) -> pl.
                 "params": __import__("json").dumps(ev.params, sort_keys=True),
                 "test_start": test.cut, "test_end": test.end,
             })  # fmt: skip
-    return pl.DataFrame(records)
+    return pl.DataFrame(records, schema=EVALUATION_SCHEMA)
 
 
 __all__ = ["Selection", "Split", "Trending", "evaluate", "evaluation_rows", "tune_and_evaluate"]

@@ -36,6 +36,9 @@ class InteractionWeights:
         return asdict(self)
 
 
+DEFAULT_WEIGHTS = InteractionWeights()
+
+
 def load_interactions(
     con: duckdb.DuckDBPyConnection, cut: dt.datetime | None = None
 ) -> pl.DataFrame:
@@ -48,8 +51,9 @@ def load_interactions(
     return con.sql(_SQL, params={"cut": cut or FAR_FUTURE, "as_of": as_of}).pl()
 
 
-def confidence(frame: pl.DataFrame, weights: InteractionWeights = InteractionWeights()) -> pl.Series:
+def confidence(frame: pl.DataFrame, weights: InteractionWeights | None = None) -> pl.Series:
     """The confidence of each interaction row (see the module docstring)."""
+    weights = weights or DEFAULT_WEIGHTS
     depth = (
         (pl.col("episodes_viewed") + 1).log()
         + weights.completion * pl.col("episodes_completed") / pl.col("episodes_viewed")
@@ -85,7 +89,7 @@ class Matrix:
 def build_matrix(
     frame: pl.DataFrame,
     items: np.ndarray,
-    weights: InteractionWeights = InteractionWeights(),
+    weights: InteractionWeights = DEFAULT_WEIGHTS,
     users: np.ndarray | None = None,
 ) -> Matrix:
     """The CSR matrix of ``frame`` over the given item universe (stories unknown are dropped).

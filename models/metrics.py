@@ -39,7 +39,9 @@ def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> n
     return np.take_along_axis(chosen, order, axis=1)
 
 
-def per_user_metrics(recommended: np.ndarray, truth: sp.csr_matrix, k: int) -> dict[str, np.ndarray]:
+def per_user_metrics(
+    recommended: np.ndarray, truth: sp.csr_matrix, k: int
+) -> dict[str, np.ndarray]:
     """Per-user precision, recall, NDCG, MAP and hit rate of the lists ``recommended``.
 
     Parameters
@@ -90,7 +92,9 @@ def bootstrap_mean(values: np.ndarray, n_resamples: int = 1000, seed: int = 0) -
                     float(res.confidence_interval.high))  # fmt: skip
 
 
-def coverage(recommended: np.ndarray, n_items: int, n_resamples: int = 200, seed: int = 0) -> Estimate:
+def coverage(
+    recommended: np.ndarray, n_items: int, n_resamples: int = 200, seed: int = 0
+) -> Estimate:
     """Share of the catalog recommended to anyone, with a bootstrap interval over users."""
     value = len(np.unique(recommended)) / n_items
     n_users = recommended.shape[0]

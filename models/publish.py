@@ -15,8 +15,8 @@ from models.train import (
     Served,
     batch_recommendations,
     item_similarity,
-    serving_tables,
     series_table,
+    serving_tables,
     similar_series,
 )
 
@@ -101,8 +101,12 @@ def publish_served(
     base = model.base if isinstance(model, Blend) else model
     X = served.matrix.X.tocsr()
     users = (
-        pl.DataFrame({"user_id": pl.Series(list(served.matrix.users), dtype=pl.String),
-                      "user_index": np.arange(X.shape[0], dtype=np.int32)})  # fmt: skip
+        pl.DataFrame(
+            {
+                "user_id": pl.Series(list(served.matrix.users), dtype=pl.String),
+                "user_index": np.arange(X.shape[0], dtype=np.int32),
+            }
+        )  # fmt: skip
         .join(languages, on="user_id", how="left")
         .with_columns(pl.col("main_language").fill_null("en"))
     )
@@ -127,11 +131,18 @@ def publish_served(
         data_end=served.data_end,
         users=users.select("user_id", "user_index", "main_language"),
         series=series.select(
-            "series_id", "story_id", "story_index", "language", "title", "genres",
-            "production_type", "is_dubbed", "original_series_id",
+            "series_id",
+            "story_id",
+            "story_index",
+            "language",
+            "title",
+            "genres",
+            "production_type",
+            "is_dubbed",
+            "original_series_id",
         ),  # fmt: skip
         popular=popular,
-        history_indptr=X.indptr.astype(np.int64),
+        history_indptr=X.indptr.astype(np.int32),
         history_indices=X.indices.astype(np.int32),
         history_weights=X.data.astype(np.float32),
         similarity=similarity,

@@ -7,6 +7,7 @@ user already started is the caller's business (evaluation and serving do it the 
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -16,6 +17,8 @@ import scipy.sparse as sp
 from models.interactions import Matrix
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit's advice; it threads itself
+# implicit's nearest-neighbour fit converts its own transposed copy to CSR, then warns about it
+warnings.filterwarnings("ignore", message="Method expects CSR input")
 
 
 class Recommender:
@@ -69,9 +72,9 @@ class Trending(Recommender):
             raise ValueError("trending needs the interactions' ages (Matrix.age_days)")
         ages = train.age_days.tocoo()
         weight = np.exp(-np.log(2) * ages.data / self.params["half_life_days"])
-        self.item_scores = np.bincount(
-            ages.col, weights=weight, minlength=train.X.shape[1]
-        ).astype(np.float32)
+        self.item_scores = np.bincount(ages.col, weights=weight, minlength=train.X.shape[1]).astype(
+            np.float32
+        )
         return self
 
     def score(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
@@ -188,7 +191,7 @@ class ItemKNN(Recommender):
         from implicit.nearest_neighbours import CosineRecommender
 
         model = CosineRecommender(K=int(self.params["K"]))
-        model.fit(train.X, show_progress=False)
+        model.fit(train.X.tocsr(), show_progress=False)
         self.item_item = np.asarray(model.similarity.todense(), dtype=np.float32)
         np.fill_diagonal(self.item_item, 0.0)
         return self

@@ -13,7 +13,13 @@ import scipy.sparse as sp
 
 from features.sqlfile import run, statements
 from models.evaluate import Selection, build_model, catalog_stories, data_end
-from models.interactions import InteractionWeights, Matrix, build_matrix, load_interactions
+from models.interactions import (
+    DEFAULT_WEIGHTS,
+    InteractionWeights,
+    Matrix,
+    build_matrix,
+    load_interactions,
+)
 from models.metrics import top_k
 from models.recommenders import Blend, Recommender, make
 
@@ -39,7 +45,7 @@ class Served:
 def train_served(
     con: duckdb.DuckDBPyConnection,
     selection: Selection,
-    weights: InteractionWeights = InteractionWeights(),
+    weights: InteractionWeights = DEFAULT_WEIGHTS,
     now: dt.datetime | None = None,
 ) -> Served:
     """Fit the served model (the gate's choice) on every interaction up to the data end."""
@@ -69,7 +75,9 @@ def item_similarity(X: sp.csr_matrix) -> np.ndarray:
     return sim.astype(np.float32)
 
 
-def serving_tables(con: duckdb.DuckDBPyConnection, half_life_days: float) -> tuple[pl.DataFrame, pl.DataFrame]:
+def serving_tables(
+    con: duckdb.DuckDBPyConnection, half_life_days: float
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(users' main languages, per-language popular and trending lists)."""
     run(con, _SERVING_SQL, {"half_life_days": float(half_life_days)})
     languages = con.sql("SELECT * FROM user_language").pl()
@@ -124,7 +132,10 @@ def batch_recommendations(
             chunk = lang_rows[start : start + batch]
             scores = served.model.score(chunk, matrix.X).astype(np.float32)
             scores[:, ~available] = -np.inf
-            best = top_k(scores, k, exclude=matrix.X[chunk])
+            started_rows, started_cols = matrix.X[chunk].nonzero()
+            scores[started_rows, started_cols] = -np.inf
+            # fewer than k eligible stories leaves -inf entries in the top k: dropped below
+            best = top_k(scores, k)
             best_scores = np.take_along_axis(scores, best, axis=1)
             ok = np.isfinite(best_scores)
             user_col = np.repeat(matrix.users[chunk], best.shape[1])
@@ -142,14 +153,15 @@ def batch_recommendations(
                 "score": pl.Float32})  # fmt: skip
     return frame.with_columns(
         rank=pl.col("rank").rank("ordinal").over("user_id").cast(pl.Int32),
-        source=pl.lit(source), model_version=pl.lit(served.model_version),
+        source=pl.lit(source),
+        model_version=pl.lit(served.model_version),
     ).sort("user_id", "rank")
 
 
 def similar_series(series: pl.DataFrame, similarity: np.ndarray, k: int = K) -> pl.DataFrame:
     """For each series version, the k most similar other stories in the same language."""
     records = []
-    for language, versions in series.group_by("language"):
+    for _language, versions in series.group_by("language"):
         idx = versions["story_index"].to_numpy()
         ids = versions["series_id"].to_numpy()
         sub = similarity[np.ix_(idx, idx)]

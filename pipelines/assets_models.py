@@ -5,7 +5,7 @@ import datetime as dt
 import dagster as dg
 
 from cliffhanger.config import metric_params
-from models.evaluate import tune_and_evaluate
+from models.evaluate import NotEnoughHistory, fallback_selection, tune_and_evaluate
 from models.publish import load_selection_record, publish_served, save_selection
 from models.recommenders import BASELINES
 from pipelines.resources import CliffhangerStore
@@ -24,10 +24,14 @@ def model_evaluation(
     """Every model tuned on validation and scored on the test period, with bootstrap CIs."""
     now = dt.datetime.now(dt.UTC)
     with store.connect() as con:
-        selection = tune_and_evaluate(
-            con, test_days=metric_params().test_days,
-            force_served=config.force_model or None, progress=context.log.info,
-        )  # fmt: skip
+        try:
+            selection = tune_and_evaluate(
+                con, test_days=metric_params().test_days,
+                force_served=config.force_model or None, progress=context.log.info,
+            )  # fmt: skip
+        except NotEnoughHistory as exc:
+            context.log.warning(f"serving trending: {exc}")
+            selection = fallback_selection(str(exc))
         version = now.strftime("%Y%m%dT%H%M%SZ") + "-" + selection.served.replace("+", "-")
         rows = save_selection(con, selection, version)
     ndcg = {ev.model: round(ev.metrics["ndcg"].value, 4) for ev in selection.test}
@@ -36,7 +40,8 @@ def model_evaluation(
             "rows": rows, "model_version": version, "served": selection.served,
             "candidate": selection.candidate, "gate_passed": selection.gate_passed,
             "fallback_reason": selection.fallback_reason or "",
-            "test_users": selection.test[0].n_users, "ndcg@10": dg.MetadataValue.json(ndcg),
+            "test_users": selection.test[0].n_users if selection.test else 0,
+            "ndcg@10": dg.MetadataValue.json(ndcg),
         }
     )  # fmt: skip
 
@@ -51,13 +56,17 @@ def served_model_beats_baselines(store: CliffhangerStore) -> dg.AssetCheckResult
         ).fetchall()
     ndcg = {m: (v, low) for m, v, low in rows}
     served = record["served"]
-    best_baseline = max(ndcg[b][0] for b in BASELINES)
-    passed = served in BASELINES or ndcg[served][1] > best_baseline
+    if served in BASELINES:
+        passed, low, best = True, ndcg.get(served, (None, None))[1], None
+    else:
+        best = max(ndcg[b][0] for b in BASELINES)
+        low = ndcg[served][1]
+        passed = low > best
     return dg.AssetCheckResult(
         passed=passed,
         metadata={
-            "served": served, "served_ndcg_ci_low": ndcg[served][1],
-            "best_baseline_ndcg": best_baseline, "fallback": served != record["candidate"],
+            "served": served, "served_ndcg_ci_low": low, "best_baseline_ndcg": best,
+            "fallback": bool(record["fallback_reason"]),
             "fallback_reason": record["fallback_reason"] or "",
         },
     )  # fmt: skip
@@ -65,13 +74,27 @@ def served_model_beats_baselines(store: CliffhangerStore) -> dg.AssetCheckResult
 
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec("model_bundle", group_name="models", deps=[model_evaluation],
-                     description="The served model's versioned bundle, made current for the API.",
-                     kinds={"numpy"}),
-        dg.AssetSpec("recommendations", group_name="models", deps=[model_evaluation],
-                     description="Top-10 next series for every active user.", kinds={"duckdb"}),
-        dg.AssetSpec("similar_series", group_name="models", deps=[model_evaluation],
-                     description="Ten most similar series per series version.", kinds={"duckdb"}),
+        dg.AssetSpec(
+            "model_bundle",
+            group_name="models",
+            deps=[model_evaluation],
+            description="The served model's versioned bundle, made current for the API.",
+            kinds={"numpy"},
+        ),
+        dg.AssetSpec(
+            "recommendations",
+            group_name="models",
+            deps=[model_evaluation],
+            description="Top-10 next series for every active user.",
+            kinds={"duckdb"},
+        ),
+        dg.AssetSpec(
+            "similar_series",
+            group_name="models",
+            deps=[model_evaluation],
+            description="Ten most similar series per series version.",
+            kinds={"duckdb"},
+        ),
     ]  # fmt: skip
 )
 def served_model(context: dg.AssetExecutionContext, store: CliffhangerStore):
@@ -97,10 +120,10 @@ def served_model(context: dg.AssetExecutionContext, store: CliffhangerStore):
     yield dg.MaterializeResult(asset_key="model_bundle", metadata={
         "path": out["bundle"], "model_version": record["model_version"],
         "served": out["served"], "users": out["users"], "fallback": served.fallback})  # fmt: skip
-    yield dg.MaterializeResult(asset_key="recommendations",
-                               metadata={"rows": out["recommendations"]})
-    yield dg.MaterializeResult(asset_key="similar_series",
-                               metadata={"rows": out["similar_series"]})
+    yield dg.MaterializeResult(
+        asset_key="recommendations", metadata={"rows": out["recommendations"]}
+    )
+    yield dg.MaterializeResult(asset_key="similar_series", metadata={"rows": out["similar_series"]})
 
 
 def _selection_from_record(record: dict):
