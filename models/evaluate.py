@@ -27,7 +27,7 @@ from models.interactions import (
     load_interactions,
 )
 from models.metrics import PER_USER, Estimate, bootstrap_mean, coverage, per_user_metrics, top_k
-from models.recommenders import BASELINES, Blend, Recommender, Trending, make
+from models.recommenders import BASELINES, Blend, HeadRerank, Recommender, Trending, make
 
 K = 10
 GRID: dict[str, list[dict]] = {
@@ -40,6 +40,7 @@ GRID: dict[str, list[dict]] = {
 }
 LEARNED = ("als", "bpr", "item_knn", "ease")
 BLEND_WEIGHTS = (0.1, 0.3, 0.5, 0.7)
+HEAD_SIZES = (20, 50, 100)
 
 
 class NotEnoughHistory(ValueError):
@@ -157,6 +158,7 @@ class Selection:
     fallback_reason: str | None  # set when a baseline is served instead of the candidate
     best_baseline: str
     forced: bool = False
+    head_size: int | None = None
     splits: dict[str, Split] = field(repr=False, default_factory=dict)
 
 
@@ -189,6 +191,20 @@ def tune_and_evaluate(
     val_cut = test_cut - min(dt.timedelta(days=test_days), (test_cut - start) / 2)
     val = make_split(con, "validation", val_cut, test_cut, items, weights)
     test = make_split(con, "test", test_cut, end + dt.timedelta(microseconds=1), items, weights)
+    return select_and_evaluate(val, test, models, grid, force_served, progress, test_days)
+
+
+def select_and_evaluate(
+    val: Split,
+    test: Split,
+    models: Iterable[str] = LEARNED + BASELINES,
+    grid: dict[str, list[dict]] | None = None,
+    force_served: str | None = None,
+    progress: Callable[[str], None] = lambda _m: None,
+    test_days: float = 7,
+) -> Selection:
+    """Tune every model on ``val``, evaluate all on ``test``, choose and gate (see above)."""
+    grid = grid or GRID
     if val.n_scored == 0 or test.n_scored == 0:
         raise NotEnoughHistory(
             f"not enough history to evaluate: {val.n_scored} validation and {test.n_scored} "
@@ -211,6 +227,7 @@ def tune_and_evaluate(
         fitted_val[name] = best[1]
     # blends of each learned model with the tuned trending, weight tuned here too
     blend_weights: dict[str, float] = {}
+    head_sizes: dict[str, int] = {}
     if "trending" in fitted_val:
         for name in [m for m in models if m in LEARNED]:
             for w in BLEND_WEIGHTS:
@@ -222,20 +239,32 @@ def tune_and_evaluate(
                     validation[key] = _ndcg(ev)
                     blend_weights[key] = w
             progress(f"validation {name}+trending: ndcg@{K} {validation[f'{name}+trending']:.4f}")
+            for head, w in itertools.product(HEAD_SIZES, BLEND_WEIGHTS):
+                rerank = HeadRerank(base=fitted_val[name], trending=fitted_val["trending"],
+                                    params={"weight": w, "head": head})  # fmt: skip
+                ev = evaluate(rerank, val, fit=False)
+                key = f"{name}>trending_head"
+                if _ndcg(ev) > validation.get(key, -1.0):
+                    validation[key] = _ndcg(ev)
+                    blend_weights[key] = w
+                    head_sizes[key] = head
+            progress(f"validation {name}>trending_head: ndcg@{K} "
+                     f"{validation[f'{name}>trending_head']:.4f}")  # fmt: skip
     candidates = [c for c in validation if c not in BASELINES and c != "random"]
+    self_heads = head_sizes
     candidate = force_served or max(candidates, key=lambda c: validation[c])
     baselines = [b for b in BASELINES if b in validation]
     best_baseline = max(baselines, key=lambda b: validation[b])
 
     results: list[Evaluation] = []
-    for name in models + sorted(blend_weights):
-        model = build_model(name, tuned, blend_weights)
+    for name in models + sorted(blend_weights):  # blends and re-ranked heads too
+        model = build_model(name, tuned, blend_weights, head_sizes)
         ev = evaluate(model, test)
         progress(f"test {name}: ndcg@{K} {_ndcg(ev):.4f} [{ev.metrics['ndcg'].ci_low:.4f}, "
                  f"{ev.metrics['ndcg'].ci_high:.4f}]")  # fmt: skip
         results.append(ev)
     if candidate not in {r.model for r in results}:
-        results.append(evaluate(build_model(candidate, tuned, blend_weights), test))
+        results.append(evaluate(build_model(candidate, tuned, blend_weights, head_sizes), test))
     by_name = {r.model: r for r in results}
     passed = gate(by_name, candidate)
     served, reason = candidate, None
@@ -249,7 +278,8 @@ def tune_and_evaluate(
             served = best_baseline  # the fallback; a forced model is left for the gate to block
     return Selection(
         tuned=tuned, validation=validation, candidate=candidate, served=served,
-        blend_weight=blend_weights.get(served), test=results, gate_passed=passed,
+        blend_weight=blend_weights.get(served), head_size=self_heads.get(served),
+        test=results, gate_passed=passed,
         fallback_reason=reason if served != candidate else None, best_baseline=best_baseline,
         forced=bool(force_served), splits={"validation": val, "test": test},
     )  # fmt: skip
@@ -267,8 +297,20 @@ def gate(by_name: dict[str, Evaluation], served: str) -> bool:
     return by_name[served].metrics["ndcg"].ci_low > best
 
 
-def build_model(name: str, tuned: dict[str, dict], blend_weights: dict[str, float]) -> Recommender:
-    """A fresh, unfitted model: ``name`` may be a blend ``<model>+trending``."""
+def build_model(
+    name: str,
+    tuned: dict[str, dict],
+    blend_weights: dict[str, float],
+    head_sizes: dict[str, int] | None = None,
+) -> Recommender:
+    """A fresh, unfitted model: ``name`` may be a blend ``<model>+trending`` or a re-ranked
+    trending head ``<model>>trending_head``."""
+    if name.endswith(">trending_head"):
+        base = name.removesuffix(">trending_head")
+        return HeadRerank(base=make(base, tuned.get(base)),
+                          trending=make("trending", tuned.get("trending")),  # type: ignore[arg-type]
+                          params={"weight": blend_weights[name],
+                                  "head": (head_sizes or {})[name]})  # fmt: skip
     if name.endswith("+trending"):
         base = name.removesuffix("+trending")
         return Blend(base=make(base, tuned.get(base)),

@@ -258,6 +258,27 @@ class Blend(Recommender):
         )
 
 
+@dataclass
+class HeadRerank(Blend):
+    """Trending's head re-ranked for each user: the ``head`` most trending items come first,
+    ordered by the blend of model and trending; the rest follow in trending order."""
+
+    params: dict = field(default_factory=lambda: {"weight": 0.5, "head": 50})
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return f"{self.base.name}>trending_head"
+
+    def score(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        trend = self.trending.item_scores
+        head = int(min(self.params["head"], len(trend)))
+        in_head = np.zeros(len(trend), dtype=bool)
+        in_head[np.argsort(-trend, kind="stable")[:head]] = True
+        blended = super().score(rows, history)
+        tail = minmax_rows(trend[None, :]) - 2.0  # below every head item
+        return np.where(in_head[None, :], blended, tail)
+
+
 def minmax_rows(scores: np.ndarray) -> np.ndarray:
     """Each row scaled to [0, 1] (a constant row becomes 0)."""
     low = scores.min(axis=1, keepdims=True)
