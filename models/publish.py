@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 
 from models.evaluate import Selection, evaluation_rows
-from models.recommenders import Blend
+from models.recommenders import Blend, HeadRerank
 from models.train import (
     Served,
     batch_recommendations,
@@ -45,6 +45,7 @@ def save_selection(con: duckdb.DuckDBPyConnection, selection: Selection, version
         "fallback_reason": selection.fallback_reason,
         "best_baseline": selection.best_baseline,
         "blend_weight": selection.blend_weight,
+        "head_size": selection.head_size,
         "tuned": selection.tuned,
         "validation_ndcg": selection.validation,
     }
@@ -122,6 +123,8 @@ def publish_served(
             "blend_weight": float(model.params["weight"]),
             "trending_scores": model.trending.item_scores.astype(float).tolist(),
         }
+        if isinstance(model, HeadRerank):
+            params["head_size"] = int(model.params["head"])
     content = BundleContent(
         model_version=served.model_version,
         model=base.name,
@@ -144,7 +147,10 @@ def publish_served(
         popular=popular,
         history_indptr=X.indptr.astype(np.int32),
         history_indices=X.indices.astype(np.int32),
-        history_weights=X.data.astype(np.float32),
+        # EASE scores a binary history (as offline); item-kNN the confidences
+        history_weights=(np.ones_like(X.data) if getattr(base, "binary", False) else X.data).astype(
+            np.float32
+        ),
         similarity=similarity,
         fallback=served.fallback,
         fallback_reason=served.fallback_reason,

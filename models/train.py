@@ -52,7 +52,8 @@ def train_served(
     now = now or dt.datetime.now(dt.UTC)
     name = selection.served
     blend_weights = {name: selection.blend_weight} if selection.blend_weight else {}
-    model = build_model(name, selection.tuned, blend_weights)
+    heads = {name: selection.head_size} if selection.head_size else {}
+    model = build_model(name, selection.tuned, blend_weights, heads)
     frame = load_interactions(con)
     matrix = build_matrix(frame, catalog_stories(con), weights)
     model.fit(matrix)

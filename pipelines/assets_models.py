@@ -134,5 +134,5 @@ def _selection_from_record(record: dict):
         candidate=record["candidate"], served=record["served"],
         blend_weight=record["blend_weight"], test=[], gate_passed=record["gate_passed"],
         fallback_reason=record["fallback_reason"], best_baseline=record["best_baseline"],
-        forced=record["forced"],
+        forced=record["forced"], head_size=record.get("head_size"),
     )  # fmt: skip

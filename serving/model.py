@@ -30,6 +30,13 @@ AFTER_WEIGHT = 0.5
 _LIST_SOURCE = {"popularity": "popular", "trending": "trending"}
 
 
+def _minmax(values: np.ndarray) -> np.ndarray:
+    """Scaled to [0, 1] (a constant vector becomes 0), as models.recommenders.minmax_rows."""
+    low = values.min()
+    span = values.max() - low
+    return (values - low) / (span if span > 0 else 1.0)
+
+
 class IdIndex:
     """Exact lookup of string ids -> rows, in numpy arrays rather than a Python dict.
 
@@ -219,6 +226,24 @@ class ServingModel:
             self.item_item = arrays.get("item_item")
         self.n_users = len(self.user_index) if self.user_index is not None else 0
         self.source = _LIST_SOURCE.get(self.model, self.model)
+        # a model blended with trending, or re-ranking trending's head (models/recommenders.py
+        # Blend and HeadRerank): the same arithmetic as offline, so served = evaluated
+        params = manifest.get("params") or {}
+        self.blend_weight: float | None = None
+        if params.get("blend_weight") is not None and self.kind != "none":
+            trend = np.asarray(params["trending_scores"], dtype=np.float64)
+            if trend.shape != (self.n_stories,):
+                raise ValueError("params.trending_scores must have one score per story")
+            self.blend_weight = float(params["blend_weight"])
+            self.blend_trend = _minmax(trend)
+            self.head_mask: np.ndarray | None = None
+            self.source = f"{self.model}+trending"
+            if params.get("head_size") is not None:
+                head = np.argsort(-trend, kind="stable")[: int(params["head_size"])]
+                self.head_mask = np.zeros(self.n_stories, dtype=bool)
+                self.head_mask[head] = True
+                self.head_tail = self.blend_trend - 2.0  # below every head story
+                self.source = f"{self.model}>trending_head"
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> ServingModel:
@@ -250,16 +275,26 @@ class ServingModel:
     # scoring
 
     def user_scores(self, row: int, li: int) -> np.ndarray:
-        """The model's raw scores of every story for user ``row`` (float64, a fresh array)."""
+        """The model's scores of every story for user ``row`` (float64, a fresh array)."""
         if self.kind == "factors":
-            return (self.item_factors @ self.user_factors[row]).astype(np.float64)
+            return self._blended((self.item_factors @ self.user_factors[row]).astype(np.float64))
         start, end = self.indptr[row], self.indptr[row + 1]
         if self.kind == "item_item":
             hist = self.indices[start:end]
-            return (self.weights[start:end] @ self.item_item[hist]).astype(np.float64)
+            raw = (self.weights[start:end] @ self.item_item[hist]).astype(np.float64)
+            return self._blended(raw)
         # kind "none": the served list itself, in the requested language
         vec = self.list_vectors.get((li, self.model if self.model == "trending" else "popular"))
         return vec.copy() if vec is not None else np.full(self.n_stories, -np.inf)
+
+    def _blended(self, raw: np.ndarray) -> np.ndarray:
+        if self.blend_weight is None:
+            return raw
+        w = self.blend_weight
+        mixed = (1 - w) * _minmax(raw) + w * self.blend_trend
+        if self.head_mask is not None:
+            return np.where(self.head_mask, mixed, self.head_tail)
+        return mixed
 
     def _top(self, scores: np.ndarray, k: int) -> np.ndarray:
         """Story indices of the ``k`` best finite scores, best first, ties by story index."""

@@ -112,6 +112,18 @@ def test_the_pipeline_publishes_a_bundle_and_blocks_a_forced_broken_model(
     assert clash == 0
     assert con.execute("SELECT count(DISTINCT model_version) FROM analytics.recommendations"
                        ).fetchone()[0] == 1  # fmt: skip
+    # what the API serves is what was evaluated and batch-scored: same lists, same order
+    from serving.model import ServingModel
+
+    api = ServingModel.from_bundle(bundle)
+    sample = con.execute(
+        "SELECT user_id, list(series_id ORDER BY rank) FROM analytics.recommendations "
+        "GROUP BY 1 ORDER BY 1 LIMIT 40"
+    ).fetchall()
+    assert len(sample) == 40
+    for user, expected in sample:
+        got = [item.series_id for item in api.recommend(user, k=10).items]
+        assert got == expected, user
     con.close()
 
     forced = dg.materialize(
