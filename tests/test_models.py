@@ -118,3 +118,14 @@ def test_coverage() -> None:
     est = coverage(np.array([[0, 1], [1, 2], [2, 3]]), n_items=8)
     assert est.value == 0.5
     assert est.ci_low <= est.value <= est.ci_high
+
+
+def test_als_fold_in_of_a_new_user_follows_their_history() -> None:
+    """Cold start: a user unknown to the model, known by the series they just watched."""
+    train = planted()
+    model = make("als", SMALL["als"]).fit(train)
+    history = sp.csr_matrix(([2.0, 2.0], ([0, 0], [6, 7])), shape=(1, N_ITEMS), dtype=np.float32)
+    factors = model.fold_in(history)
+    scores = factors @ model.item_factors.T
+    best = top_k(scores, 3, exclude=history)
+    assert set(best[0]) == {5, 8, 9}  # the rest of the revenge stories
