@@ -293,8 +293,12 @@ def run() -> None:
 @click.option(
     "--fresh", is_flag=True, help="Replace the landing folder with the sample data first."
 )
-def demo(fresh: bool) -> None:
-    """From nothing: sample data into the landing folder, then the full pipeline."""
+@click.option("--no-serve", is_flag=True, help="Stop after the pipeline (no API, no dashboards).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address of both servers.")
+@click.option("--api-port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+@click.option("--dashboard-port", type=click.IntRange(1, 65535), default=8501, show_default=True)
+def demo(fresh: bool, no_serve: bool, host: str, api_port: int, dashboard_port: int) -> None:
+    """From nothing: sample data, the full pipeline, then the API and the dashboards."""
     landing = paths().landing
     if fresh and landing.exists():
         shutil.rmtree(landing)
@@ -311,11 +315,72 @@ def demo(fresh: bool) -> None:
             out.print(f"generated a sample data set in {landing}")
     _run_pipeline()
     shell = Path(sys.executable).parent / "duckdb"
-    out.print(
-        "\nNext: query it read-only with\n"
-        f"  {shell if shell.exists() else 'duckdb'} -readonly {paths().warehouse}\n"
-        f"or explore the pipeline with `{Path(sys.argv[0]).name} dagster`."
-    )
+    query = f"{shell if shell.exists() else 'duckdb'} -readonly {paths().warehouse}"
+    if no_serve:
+        out.print(f"\nNext: query it read-only with\n  {query}\nor explore the pipeline "
+                  f"with `{Path(sys.argv[0]).name} dagster`.")  # fmt: skip
+        return
+    _serve_demo(host, api_port, dashboard_port, query)
+
+
+def _serve_demo(host: str, api_port: int, dashboard_port: int, query: str) -> None:
+    """Start the API and the dashboards, wait until both answer, print where, run until ^C."""
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    me = [sys.executable, "-m", "cliffhanger.cli"]
+    servers = {
+        "API": (me + ["serve", "--host", host, "--port", str(api_port)],
+                f"http://{host}:{api_port}/healthz", f"http://{host}:{api_port}/docs"),
+        "dashboards": (me + ["dashboard", "--host", host, "--port", str(dashboard_port)],
+                       f"http://{host}:{dashboard_port}/_stcore/health",
+                       f"http://{host}:{dashboard_port}"),
+    }  # fmt: skip
+    procs = {name: subprocess.Popen(cmd, start_new_session=True)
+             for name, (cmd, _, _) in servers.items()}  # fmt: skip
+
+    def stop(*_: object) -> None:
+        for proc in procs.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    try:
+        with err.status("starting the API and the dashboards…"):
+            deadline = time.monotonic() + 120
+            waiting = dict(servers)
+            while waiting and time.monotonic() < deadline:
+                for name, (_, health, _) in list(waiting.items()):
+                    if procs[name].poll() is not None:
+                        raise UserError(f"the {name} server exited with code "
+                                        f"{procs[name].returncode}; is the port in use?")  # fmt: skip
+                    try:
+                        with urllib.request.urlopen(health, timeout=2) as response:  # noqa: S310 (loopback URL we built)
+                            if response.status == 200:
+                                del waiting[name]
+                    except OSError:
+                        pass
+                time.sleep(0.5)
+            if waiting:
+                raise UserError(f"{', '.join(waiting)} did not come up within 120 s")
+        out.print("\n[bold]Cliffhanger is up[/bold] (Ctrl-C stops both servers):")
+        for name, (_, _, url) in servers.items():
+            out.print(f"  {name:<11} {url}")
+        out.print(f"  warehouse   {query}")
+        while all(proc.poll() is None for proc in procs.values()):
+            time.sleep(1)
+        raise UserError("a server stopped unexpectedly; see its output above")
+    except KeyboardInterrupt:
+        out.print("stopping…")
+    finally:
+        stop()
 
 
 @app.command(name="dagster")
