@@ -16,8 +16,7 @@ CAPTIONS: dict[str, str] = {
     "Over a period: the mean of the daily values.",
     "sessions": "Sessions that started in the period. A session is a user's events cut "
     "wherever two consecutive events are more than 30 minutes apart.",
-    "episodes_per_session_mean": "Episode views per session, averaged over the period's "
-    "sessions.",
+    "episodes_per_session_mean": "Episode views per session, averaged over the period's sessions.",
     "episodes_per_session_median": "The middle session's number of episode views "
     "(computed over the period's sessions, not a median of daily medians).",
     "binge_session_rate": "Binge sessions / sessions. A binge session has 10 or more "

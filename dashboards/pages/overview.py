@@ -39,7 +39,12 @@ METRICS = [
     # column, label, formatter, unit for the axis
     ("dau", "DAU", lambda v: ui.num(v, 0), "users"),
     ("sessions", "Sessions", lambda v: ui.num(v, 0), "sessions"),
-    ("episodes_per_session_mean", "Episodes per session (mean)", lambda v: ui.num(v, 2), "episodes"),
+    (
+        "episodes_per_session_mean",
+        "Episodes per session (mean)",
+        lambda v: ui.num(v, 2),
+        "episodes",
+    ),
     (
         "episodes_per_session_median",
         "Episodes per session (median)",

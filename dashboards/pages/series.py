@@ -72,9 +72,7 @@ cols[3].metric(
     help=ui.CAPTIONS["paywall_conversion_rate"],
     border=True,
 )
-cols[4].metric(
-    "Paywall episode", str(paywall[0]) if paywall else "none (all free)", border=True
-)
+cols[4].metric("Paywall episode", str(paywall[0]) if paywall else "none (all free)", border=True)
 st.markdown(
     "**Drop-off points:** "
     + (", ".join(f"episode {e}" for e in dropoffs) if dropoffs else "none detected")
