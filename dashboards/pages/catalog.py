@@ -76,8 +76,16 @@ ui.table(
     shown.drop(columns="release_month").assign(genres=shown["genres"].map(", ".join)),
     "scorecard",
     column_config={
-        c: st.column_config.NumberColumn(format="percent")
-        for c in ["hook_rate", "completion_rate", "paywall_reach_rate", "paywall_conversion_rate"]
+        "release_date": st.column_config.DateColumn(format="YYYY-MM-DD"),
+        **{
+            c: st.column_config.NumberColumn(format="percent")
+            for c in [
+                "hook_rate",
+                "completion_rate",
+                "paywall_reach_rate",
+                "paywall_conversion_rate",
+            ]
+        },
     },
 )
 st.caption(
