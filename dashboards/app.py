@@ -16,6 +16,7 @@ _ROOT = str(Path(__file__).resolve().parents[1])
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+import duckdb  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from dashboards import data, ui  # noqa: E402
@@ -50,4 +51,6 @@ try:
     st.sidebar.caption(f"Warehouse snapshot `{snap.version}`")
 except data.NoWarehouse:
     st.sidebar.caption("No warehouse published yet")
+except duckdb.Error:
+    st.sidebar.caption("The published warehouse cannot be opened")  # the page says more
 page.run()

@@ -61,6 +61,7 @@ def free_port() -> int:
 def serve(home: Path, port: int | None = None, timeout_s: float = 60.0) -> Iterator[str]:
     """``cliffhanger dashboard`` on a free loopback port with CLIFFHANGER_HOME=home; its URL."""
     port = port or free_port()
+    home = Path(home).resolve()  # the server runs in home: a relative path would nest
     env = {**os.environ, "CLIFFHANGER_HOME": str(home)}
     env.pop("CLIFFHANGER_WAREHOUSE", None)
     log = open(Path(home) / f"dashboard-{port}.log", "w")  # noqa: SIM115 (closed below)
@@ -117,6 +118,7 @@ def wait_rendered(page, spec: PageSpec, timeout_ms: float = 30_000) -> None:  # 
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
         " && !document.querySelector('[data-testid=\"stSkeleton\"]')",
+        polling=100,  # a timer, not requestAnimationFrame (throttled in background pages)
         timeout=timeout_ms,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import duckdb
 import pandas as pd
 import streamlit as st
 
@@ -68,6 +69,13 @@ def require_warehouse() -> data.Snapshot:
         st.info(NO_WAREHOUSE.format(path=paths().warehouse), icon=":material/database:")
         st.stop()
         raise  # unreachable: st.stop() ends the script run
+    except duckdb.Error as exc:
+        # e.g. a file at the warehouse path that is not a DuckDB database
+        first = str(exc).strip().splitlines()[0]
+        st.warning(f"The published warehouse cannot be opened ({first}). Publish it again "
+                   "with `cliffhanger run`.")  # fmt: skip
+        st.stop()
+        raise
 
 
 def require_table(name: str, what_to_do: str | None = None) -> bool:
@@ -98,8 +106,8 @@ def date_filter_sidebar() -> None:
     """The date-range filter every page shares (drawn once by app.py)."""
     try:
         bounds = data.date_bounds()
-    except data.NoWarehouse:
-        return
+    except (data.NoWarehouse, duckdb.Error):
+        return  # the page itself explains
     if bounds is None:
         return
     st.sidebar.date_input(

@@ -70,6 +70,21 @@ def test_every_page_says_what_to_do_without_a_warehouse(
     assert any("cliffhanger demo" in t for t in texts)
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_an_unreadable_warehouse_is_a_warning_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, page: str
+) -> None:
+    monkeypatch.setenv("CLIFFHANGER_HOME", str(tmp_path))
+    bad = tmp_path / "not-a-database.duckdb"
+    bad.write_text("this is not a DuckDB file\n")
+    monkeypatch.setenv("CLIFFHANGER_WAREHOUSE", str(bad))
+    at = AppTest.from_file(str(APP), default_timeout=60).run()
+    if page != "overview":
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "The published warehouse cannot be opened" in at.warning[0].value
+
+
 # ---- Overview ------------------------------------------------------------------------------
 
 

@@ -64,6 +64,17 @@ def test_every_page_renders_in_chromium_and_follows_a_new_snapshot(
                 # every page shows the shared sidebar: navigation, date filter, snapshot
                 assert page.locator('[data-testid="stSidebarNav"]').is_visible()
                 assert page.get_by_text(version).first.is_visible(), spec.name
+            # the comparison shortcut sets the sidebar's range: six deltas, no warning
+            page.goto(url)
+            wait_rendered(page, PAGES[0])
+            page.get_by_role(
+                "button", name="Compare the last 7 days with the 7 days before"
+            ).click()
+            page.get_by_text("2026-09-14 to 2026-09-20 (7 days)").wait_for()
+            wait_rendered(page, PAGES[0])
+            assert page.locator('[data-testid="stMetricDelta"]').count() == 6
+            assert page.locator('[data-testid="stAlertContentWarning"]').count() == 0
+            assert page.locator(ERROR_SELECTOR).count() == 0
             # page-specific content really drew: charts on the chart pages, metrics
             page.goto(f"{url}/series")
             wait_rendered(page, PAGES[1])
