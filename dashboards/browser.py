@@ -114,12 +114,10 @@ def wait_rendered(page, spec: PageSpec, timeout_ms: float = 30_000) -> None:  # 
     page.get_by_text(spec.ready_text, exact=False).first.wait_for(
         state="visible", timeout=timeout_ms
     )
-    # the script may still be drawing below the marker: wait for the run to end
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
-        " && !document.querySelector('[data-testid=\"stSkeleton\"]')",
-        polling=100,  # a timer, not requestAnimationFrame (throttled in background pages)
-        timeout=timeout_ms,
+    # the script may still be drawing below the marker: wait for Streamlit's run to end (the
+    # app root's script state, which Streamlit's own end-to-end tests wait on too)
+    page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(
+        state="attached", timeout=timeout_ms
     )
 
 

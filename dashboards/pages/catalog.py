@@ -104,17 +104,22 @@ charts = []
 for metric, label in stats.COMPARISONS.items():
     part = comparison[comparison["metric"] == metric]
     axis = alt.Axis(format="%") if metric != "cost_per_watch_hour" else alt.Axis(format="$,.0f")
-    base = alt.Chart(part, title=label).encode(
-        y=alt.Y("production_type:N", title="Production type")
+    x = alt.X("production_type:N", title="Production type", axis=alt.Axis(labelAngle=0))
+    bars = (
+        alt.Chart(part, title=label)
+        .mark_bar(opacity=0.7)
+        .encode(
+            x=x,
+            y=alt.Y("value:Q", title=label, axis=axis),
+            tooltip=["production_type", "value", "ci_low", "ci_high", "series"],
+        )
     )
-    bars = base.mark_bar(opacity=0.7).encode(
-        x=alt.X("value:Q", title=label, axis=axis),
-        tooltip=["production_type", "value", "ci_low", "ci_high", "series"],
+    whiskers = (
+        alt.Chart(part)
+        .mark_rule(color="black", strokeWidth=2)  # the 95% bootstrap interval
+        .encode(x=x, y="ci_low:Q", y2="ci_high:Q")
     )
-    whiskers = base.mark_errorbar(ticks=True).encode(
-        x=alt.X("ci_low:Q", title=label), x2="ci_high:Q"
-    )
-    charts.append((bars + whiskers).properties(height=140))
+    charts.append((bars + whiskers).properties(height=220))
 cols = st.columns(2)
 for i, chart in enumerate(charts):
     with cols[i % 2]:

@@ -46,7 +46,7 @@ st.caption(
     "What the dashboards read right now. Ingestion and quarantine cover every file ever "
     "ingested (the sidebar's date range does not apply)."
 )
-c1, c2 = st.columns(2)
+c1, c2 = st.columns([3, 2])  # the version is long: give it room
 c1.metric("Snapshot version", snap.version, border=True)
 c2.metric(
     "Published at (UTC)",

@@ -91,7 +91,7 @@ else:
         )  # fmt: skip
         whiskers = (
             alt.Chart(part)
-            .mark_errorbar(ticks=True)
+            .mark_rule(color="black", strokeWidth=2)  # the 95% interval
             .encode(x=alt.X("model:N", sort="-y"), y=alt.Y("ci_low:Q", title=""), y2="ci_high:Q")
         )
         st.altair_chart((bars + whiskers).properties(height=280), width="stretch")
