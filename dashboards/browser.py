@@ -119,6 +119,15 @@ def wait_rendered(page, spec: PageSpec, timeout_ms: float = 30_000) -> None:  # 
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(
         state="attached", timeout=timeout_ms
     )
+    # charts and tables are lazy-loaded components (a skeleton first) that Vega then draws
+    # asynchronously: wait until no skeleton is left and every chart has its canvas
+    page.wait_for_function(
+        """() => !document.querySelector('[data-testid*="Skeleton"]')
+                 && [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+                    .every(c => c.querySelector('canvas, svg'))""",
+        polling=100,
+        timeout=timeout_ms,
+    )
 
 
 ERROR_SELECTOR = '[data-testid="stException"], [data-testid="stAlertContentError"]'

@@ -37,22 +37,22 @@ FROM analytics.daily_engagement WHERE date BETWEEN ? AND ? ORDER BY date
 
 METRICS = [
     # column, label, formatter, unit for the axis
-    ("dau", "DAU", lambda v: ui.num(v, 0), "users"),
-    ("sessions", "Sessions", lambda v: ui.num(v, 0), "sessions"),
+    ("dau", "DAU", lambda v: ui.num(v, 0), "users per day"),
+    ("sessions", "Sessions", lambda v: ui.num(v, 0), "sessions per day"),
     (
         "episodes_per_session_mean",
         "Episodes per session (mean)",
         lambda v: ui.num(v, 2),
-        "episodes",
+        "episodes per session",
     ),
     (
         "episodes_per_session_median",
         "Episodes per session (median)",
         lambda v: ui.num(v, 1),
-        "episodes",
+        "episodes per session",
     ),
     ("binge_session_rate", "Binge-session rate", lambda v: ui.pct(v), "share of sessions"),
-    ("watch_minutes_per_dau", "Watch minutes per DAU", lambda v: ui.num(v, 1), "minutes"),
+    ("watch_minutes_per_dau", "Watch minutes per DAU", lambda v: ui.num(v, 1), "minutes per user"),
 ]
 
 
@@ -138,7 +138,8 @@ for i, (col, label, _fmt, unit) in enumerate(METRICS):
         .mark_line(point=True)
         .encode(
             x=alt.X("date:T", title="Date (UTC)"),
-            y=alt.Y(f"{col}:Q", title=f"{label} ({unit})", axis=alt.Axis(format=axis_format)),
+            # the chart's title names the metric; the axis says the unit
+            y=alt.Y(f"{col}:Q", title=unit.capitalize(), axis=alt.Axis(format=axis_format)),
             tooltip=[alt.Tooltip("date:T", title="date"), alt.Tooltip(f"{col}:Q", title=label)],
         )
         .properties(height=220)
