@@ -383,6 +383,13 @@ def test_recommendations_models_user_lookup_and_similar(open_app, dash_home_mode
         for s in ["S00003", "S00007", "S00001"]
     ]
 
+    # user input is bound, never pasted into SQL: a quote is just an unknown user id
+    at.text_input(key="user_id").set_value("u' OR '1'='1").run()
+    assert not at.exception
+    assert any("No episode views by this user" in i.value for i in at.info)
+    assert any("No stored list for this user" in i.value for i in at.info)
+    at.text_input(key="user_id").set_value(REC_USER).run()
+
     at.selectbox(key="similar_of").set_value("S00000").run()
     assert frame(at, 3)[["rank", "similar_series_id"]].values.tolist() == [
         [1, "S00004"], [2, "S00002"]
