@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 from pathlib import Path
 
 import pandas as pd
@@ -454,6 +455,43 @@ def test_a_new_snapshot_is_picked_up_without_restart(
     assert metrics(at)["Files"][0] == "16"
     at.switch_page("pages/overview.py").run()  # other pages read the new snapshot too
     assert not at.exception and len(at.metric) == 6
+
+
+def test_pages_keep_working_while_snapshots_are_published_and_pruned(
+    open_app, dash_home: Path, tmp_path: Path
+) -> None:
+    home = copy_home(dash_home, tmp_path / "home")
+    at = open_app(home, "data_health")
+    first = metrics(at)["Snapshot version"][0]
+    failures: list[str] = []
+
+    def publisher() -> None:
+        # three publishes: the snapshot the dashboards opened first is pruned meanwhile
+        # (KEEP_SNAPSHOTS = 3) while its connection is still cached
+        for i in range(3):
+            try:
+                publish_again(home, f"later{i}.jsonl")
+            except AssertionError as exc:  # reported below, in the test's thread
+                failures.append(str(exc))
+
+    thread = threading.Thread(target=publisher)
+    thread.start()
+    seen, runs = {first}, 0
+    while thread.is_alive() or runs < len(PAGES):
+        page = PAGES[runs % len(PAGES)]
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, (page, [e.message for e in at.exception])
+        if page == "data_health":
+            seen.add(metrics(at)["Snapshot version"][0])
+        runs += 1
+    thread.join()
+    assert not failures
+    at.switch_page("pages/data_health.py").run()
+    last = metrics(at)["Snapshot version"][0]
+    assert os.path.realpath(published(home)).endswith(f"cliffhanger-{last}.duckdb")
+    assert metrics(at)["Files"][0] == "18"  # 15 + one file per publish
+    assert not (home / "warehouse" / "snapshots" / f"cliffhanger-{first}.duckdb").exists()
+    assert len(seen | {last}) >= 2
 
 
 # ---- the command ---------------------------------------------------------------------------
