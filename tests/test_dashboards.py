@@ -5,7 +5,6 @@ the same published snapshot (mostly from the base tables: sessions, events, epis
 formatted the way the page formats them.
 """
 
-# ruff: noqa: F811 (pytest fixtures imported from tests/dashboard_fixtures.py, used by name)
 from __future__ import annotations
 
 import datetime as dt
@@ -18,18 +17,22 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboards import stats
-from tests.dashboard_fixtures import (  # noqa: F401 (session fixtures used by name)
+
+# its assertions get pytest's messages too (it is imported here before being registered)
+pytest.register_assert_rewrite("tests.dashboard_fixtures")
+from tests.dashboard_fixtures import (  # noqa: E402
     EVALUATION_ROWS,
     EXPECTED_REASONS,
     REC_USER,
     connect,
     copy_home,
-    dash_home,
-    dash_home_models,
     publish_again,
     published,
     run_cli,
 )
+
+# the session fixtures (dash_home, dash_home_models), registered once for both modules
+pytest_plugins = ["tests.dashboard_fixtures"]
 
 APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
 PAGES = ["overview", "series", "catalog", "retention", "recommendations", "data_health"]

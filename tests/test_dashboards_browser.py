@@ -6,7 +6,6 @@ while the server runs, and the pages show it without a restart or an error.
 Set CLIFFHANGER_SCREENSHOTS to a folder to keep the screenshots (docs/screenshots was made so).
 """
 
-# ruff: noqa: F811 (pytest fixtures imported from tests/dashboard_fixtures.py, used by name)
 from __future__ import annotations
 
 import os
@@ -23,13 +22,17 @@ from dashboards.browser import (
     serve,
     wait_rendered,
 )
-from tests.dashboard_fixtures import (  # noqa: F401 (session fixtures used by name)
+
+# its assertions get pytest's messages too (it is imported here before being registered)
+pytest.register_assert_rewrite("tests.dashboard_fixtures")
+from tests.dashboard_fixtures import (  # noqa: E402
     connect,
     copy_home,
-    dash_home,
-    dash_home_models,
     publish_again,
 )
+
+# the session fixtures (dash_home, dash_home_models), registered once for both modules
+pytest_plugins = ["tests.dashboard_fixtures"]
 
 pytestmark = [
     pytest.mark.slow,
