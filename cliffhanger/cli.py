@@ -396,6 +396,30 @@ def dagster_ui(port: int) -> None:
 
 
 @app.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port."
+)
+def dashboard(host: str, port: int) -> None:
+    """Start the Streamlit dashboards (read-only on the published warehouse)."""
+    script = REPO_ROOT / "dashboards" / "app.py"
+    if not script.is_file():
+        raise UserError(f"the dashboards are not installed here ({script} is missing)")
+    # the venv's own python, so streamlit and the project come from the same environment
+    args = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+            "--server.address", host, "--server.port", str(port),
+            "--browser.gatherUsageStats", "false"]  # fmt: skip
+    err.print(
+        f"dashboards on http://{host}:{port} (warehouse: {paths().warehouse})",
+        soft_wrap=True,
+        markup=False,
+    )
+    sys.stderr.flush()
+    # exec: Ctrl-C and a supervisor's SIGTERM reach Streamlit directly
+    os.execv(sys.executable, args)
+
+
+@app.command()
 @click.option(
     "--events",
     type=int,

@@ -1,0 +1,188 @@
+"""Dashboard page benchmark: each page's first render in Chromium on a ~10 M-event warehouse.
+
+    python -m benchmarks.dashboard_pages --events 10000000 --out benchmarks/results/
+
+Builds the warehouse with the real CLI (``cliffhanger generate --format parquet`` then
+``cliffhanger ingest``; reused while the user count is the same), starts ``cliffhanger
+dashboard``, and times every page in Debian's Chromium: from navigation start to the page's
+own content being visible (``performance.now()`` read as soon as the page's marker text shows),
+and to the end of Streamlit's script run. Every timed load uses a fresh browser context (no
+HTTP cache, a new Streamlit session). One warm-up pass first: its numbers are reported too, as
+the "cold" first visit of a freshly started server (empty query caches). Target (BENCHMARKS.md):
+each page's first render ≤ 2 s. Writes dashboard_pages.json and dashboard_pages.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.runner import machine  # read-only use of the shared runner's helper
+from dashboards.browser import PAGES, launch_chromium, serve, wait_rendered
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "benchmarks" / "data" / "dashboard"
+DAYS = 14
+# events per user over 14 days, measured by the main benchmark (benchmarks/results/latest.json:
+# 31,333 users gave 9,266,591 events, i.e. about 3,380 users per million events)
+USERS_PER_MILLION_EVENTS = 3_380
+TARGET_S = 2.0
+
+
+def _cli(home: Path, *args: str) -> float:
+    env = {**os.environ, "CLIFFHANGER_HOME": str(home)}
+    env.pop("CLIFFHANGER_WAREHOUSE", None)
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "cliffhanger.cli", *args],
+        cwd=home,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
+
+
+def build_warehouse(events: int, work: Path = WORK) -> tuple[Path, dict]:
+    """A published warehouse of about ``events`` generated events (reused when it exists)."""
+    users = max(100, round(events * USERS_PER_MILLION_EVENTS / 1_000_000))
+    home, data = work / "home", work / "data"
+    stamp = work / "built.json"
+    if stamp.exists() and json.loads(stamp.read_text()).get("users") == users:
+        return home, json.loads(stamp.read_text())
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    home.mkdir(parents=True)
+    print(f"generating {users:,} users × {DAYS} days…", file=sys.stderr, flush=True)
+    gen_s = _cli(home, "generate", "--users", str(users), "--days", str(DAYS), "--format",
+                 "parquet", "--out", str(data))  # fmt: skip
+    print(f"  {gen_s:.1f} s; ingesting…", file=sys.stderr, flush=True)
+    ingest_s = _cli(home, "ingest", str(data / "catalog"), str(data / "events"))
+    import duckdb
+
+    con = duckdb.connect(
+        os.path.realpath(home / "warehouse" / "cliffhanger.duckdb"), read_only=True
+    )
+    n_events = con.execute("SELECT count(*) FROM analytics.events").fetchone()[0]
+    n_series = con.execute("SELECT count(*) FROM analytics.series").fetchone()[0]
+    con.close()
+    info = {"users": users, "events": n_events, "series": n_series,
+            "generate_s": round(gen_s, 1), "ingest_s": round(ingest_s, 1)}  # fmt: skip
+    stamp.write_text(json.dumps(info))
+    shutil.rmtree(data)  # the warehouse holds everything the pages read
+    return home, info
+
+
+def time_page(browser, url: str, spec) -> dict[str, float]:  # noqa: ANN001
+    """One load in a fresh context: navigation start → content visible, → run finished."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{url}/{spec.path}", wait_until="commit")
+        page.get_by_text(spec.ready_text, exact=False).first.wait_for(
+            state="visible", timeout=60_000
+        )
+        visible_ms = page.evaluate("() => performance.now()")
+        wait_rendered(page, spec, timeout_ms=60_000)
+        done_ms = page.evaluate("() => performance.now()")
+        errors = page.locator('[data-testid="stException"]').count()
+        if errors:
+            raise RuntimeError(f"page {spec.name} shows an exception")
+    finally:
+        context.close()
+    return {"visible_s": visible_ms / 1000, "done_s": done_ms / 1000}
+
+
+def run(events: int, out: Path, repeats: int = 3) -> list[dict]:
+    from playwright.sync_api import sync_playwright
+
+    home, info = build_warehouse(events)
+    print(f"warehouse: {info['events']:,} events, {info['series']:,} series", file=sys.stderr)
+    rows = []
+    with serve(home) as url, sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            cold = {spec.name: time_page(browser, url, spec) for spec in PAGES}  # warm-up
+            runs: dict[str, list[dict]] = {spec.name: [] for spec in PAGES}
+            for i in range(repeats):
+                for spec in PAGES:
+                    t = time_page(browser, url, spec)
+                    runs[spec.name].append(t)
+                    print(f"  {spec.name}: run {i + 1}/{repeats} {t['visible_s']:.2f} s",
+                          file=sys.stderr, flush=True)  # fmt: skip
+        finally:
+            browser.close()
+    m = machine()
+    for spec in PAGES:
+        visible = [r["visible_s"] for r in runs[spec.name]]
+        done = [r["done_s"] for r in runs[spec.name]]
+        seconds = statistics.median(visible)
+        rows.append({
+            "stage": f"dashboard_page:{spec.name}",
+            "events": info["events"],
+            "seconds": round(seconds, 3),
+            "runs_seconds": [round(s, 3) for s in visible],
+            "run_finished_seconds": round(statistics.median(done), 3),
+            "cold_first_visit_seconds": round(cold[spec.name]["visible_s"], 3),
+            "baseline": None, "baseline_seconds": None, "ratio": None,
+            "target": f"≤ {TARGET_S:g} s first render in Chromium",
+            "meets_target": seconds <= TARGET_S,
+            "users": info["users"], "series": info["series"],
+            **m,
+        })  # fmt: skip
+    write(rows, out, info)
+    return rows
+
+
+def write(rows: list[dict], out: Path, info: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "dashboard_pages.json").write_text(json.dumps(rows, indent=2) + "\n")
+    m = machine()
+    lines = [
+        f"Dashboard pages, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {m['cores']} cores, "
+        f"{m['memory_gb']} GB: a warehouse of {info['events']:,} generated events "
+        f"({info['users']:,} users × {DAYS} days, {info['series']:,} series versions), "
+        "`cliffhanger dashboard`, Debian Chromium headless via Playwright.",
+        "",
+        "First render = navigation start → the page's own content visible (`performance.now()`"
+        " when its marker text shows), each load in a fresh browser context; median of "
+        f"{len(rows[0]['runs_seconds'])} after a warm-up pass. *Cold* = that warm-up, the first "
+        "visit after the server started (empty query caches). *Run finished* = Streamlit's "
+        "script run over (every chart drawn).",
+        "",
+        "| page | first render s (median) | runs | run finished s | cold first visit s | target | met |",
+        "|---|---:|---|---:|---:|---|---|",
+    ]
+    for r in rows:
+        runs = ", ".join(f"{s:.2f}" for s in r["runs_seconds"])
+        lines.append(
+            f"| {r['stage'].split(':', 1)[1]} | {r['seconds']:.2f} | {runs} | "
+            f"{r['run_finished_seconds']:.2f} | {r['cold_first_visit_seconds']:.2f} | "
+            f"{r['target']} | {'yes' if r['meets_target'] else 'no'} |"
+        )
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    lines += ["", f"Versions: {versions}."]
+    (out / "dashboard_pages.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    rows = run(args.events, args.out, args.repeats)
+    for r in rows:
+        print(f"{r['stage']}: {r['seconds']:.2f} s (cold {r['cold_first_visit_seconds']:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""Recommendations: offline evaluation against the baselines, a user's history and list,
+and the similar-series explorer. The model tables arrive with the recommender: each section
+says what to do while its table is missing."""
+
+from __future__ import annotations
+
+import altair as alt
+import duckdb
+import streamlit as st
+
+from dashboards import data, ui
+
+NO_MODEL = "No model has been published yet — run `cliffhanger run`."
+BASELINES = ("popularity", "trending")
+
+EVAL_SQL = """
+SELECT model_version, model, metric, k, value, ci_low, ci_high
+FROM analytics.model_evaluation ORDER BY model_version, metric, k, model
+"""
+HISTORY_SQL = """
+SELECT v.series_id, s.title, s.language, count(*) AS views,
+       count(DISTINCT v.episode_number) AS episodes_watched,
+       max(v.episode_number) AS furthest_episode,
+       sum(v.max_position_s) / 60 AS watch_minutes,
+       min(v.started_at) AS first_view, max(v.started_at) AS last_view
+FROM analytics.episode_views v LEFT JOIN analytics.series s USING (series_id)
+WHERE v.user_id = ? AND v.start_date BETWEEN ? AND ?
+GROUP BY ALL ORDER BY last_view DESC, v.series_id
+"""
+RECS_SQL = """
+SELECT r.rank, r.series_id, s.title, s.language, r.score, r.source, r.model_version
+FROM analytics.recommendations r LEFT JOIN analytics.series s USING (series_id)
+WHERE r.user_id = ? ORDER BY r.rank
+"""
+EXAMPLE_USER_SQL = "SELECT min(user_id) AS user_id FROM analytics.recommendations"
+SERIES_SQL = "SELECT series_id, title, language FROM analytics.series ORDER BY series_id"
+SIMILAR_SQL = """
+SELECT m.rank, m.similar_series_id, s.title, s.language, m.score
+FROM analytics.similar_series m LEFT JOIN analytics.series s ON s.series_id = m.similar_series_id
+WHERE m.series_id = ? ORDER BY m.rank
+"""
+
+
+def guarded(sql: str, params: tuple = (), table: str = "") -> object:
+    """Run a query; a table of an unexpected shape becomes a warning, not a traceback."""
+    try:
+        return data.query(sql, params)
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0]
+        st.warning(f"`analytics.{table}` cannot be read as expected ({first}).")
+        return None
+
+
+st.title("Recommendations")
+ui.require_warehouse()
+
+st.subheader("Models against the baselines")
+if not data.has_table("model_evaluation"):
+    st.info(NO_MODEL, icon=":material/model_training:")
+else:
+    ev = guarded(EVAL_SQL, table="model_evaluation")
+    if ev is not None and ev.empty:
+        st.info(NO_MODEL, icon=":material/model_training:")
+    elif ev is not None:
+        c1, c2, c3 = st.columns(3)
+        versions = sorted(ev["model_version"].unique(), reverse=True)
+        version = c1.selectbox("Model version", versions, key="model_version")
+        ev = ev[ev["model_version"] == version]
+        metric = c2.selectbox("Metric", sorted(ev["metric"].unique()), key="eval_metric")
+        ks = sorted(ev.loc[ev["metric"] == metric, "k"].unique())
+        k = c3.selectbox("k", ks, index=ks.index(10) if 10 in ks else 0, key="eval_k")
+        part = ev[(ev["metric"] == metric) & (ev["k"] == k)].copy()
+        part["kind"] = part["model"].map(lambda m: "baseline" if m in BASELINES else "model")
+        models, baselines = part[part["kind"] == "model"], part[part["kind"] == "baseline"]
+        if len(models) and len(baselines):
+            best = models.loc[models["value"].idxmax()]
+            base = baselines.loc[baselines["value"].idxmax()]
+            m1, m2 = st.columns(2)
+            m1.metric(
+                f"Best model: {best['model']} ({metric}@{k})",
+                f"{best['value']:.4f}",
+                delta=f"{best['value'] - base['value']:+.4f} vs {base['model']}",
+                border=True,
+            )
+            m2.metric(f"Best baseline: {base['model']}", f"{base['value']:.4f}", border=True)
+        bars = alt.Chart(part).mark_bar(opacity=0.75).encode(
+            x=alt.X("model:N", title="Model", sort="-y"),
+            y=alt.Y("value:Q", title=f"{metric}@{k} (higher is better)"),
+            color=alt.Color("kind:N", title="", scale=alt.Scale(domain=["model", "baseline"], range=["#4c78a8", "#bab0ac"])),
+            tooltip=["model", "value", "ci_low", "ci_high"],
+        )  # fmt: skip
+        whiskers = (
+            alt.Chart(part)
+            .mark_rule(color="black", strokeWidth=2)  # the 95% interval
+            .encode(x=alt.X("model:N", sort="-y"), y=alt.Y("ci_low:Q", title=""), y2="ci_high:Q")
+        )
+        st.altair_chart((bars + whiskers).properties(height=280), width="stretch")
+        st.caption(ui.CAPTIONS["model_evaluation"])
+        ui.table(ev, "model evaluation")
+
+st.subheader("Look up a user")
+rng = ui.date_range()
+has_recs = data.has_table("recommendations")
+example = None
+if has_recs:
+    ex = guarded(EXAMPLE_USER_SQL, table="recommendations")
+    example = None if ex is None or ex.empty else ex.iloc[0, 0]
+user_id = st.text_input(
+    "User id", key="user_id",
+    placeholder=f"e.g. {example}" if example else "a user_id from analytics.events",
+).strip()  # fmt: skip
+if user_id:
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**History** (episode views per series, in the date range)")
+        if rng is not None and data.has_table("episode_views"):
+            hist = guarded(HISTORY_SQL, (user_id, *rng), table="episode_views")
+            if hist is not None and hist.empty:
+                st.info("No episode views by this user in the date range: check the id or "
+                        "widen the range.")  # fmt: skip
+            elif hist is not None:
+                ui.table(hist, "user history")
+        else:
+            st.info("No episode views are published yet: run `cliffhanger ingest`.")
+    with right:
+        st.markdown("**Recommendations**")
+        if not has_recs:
+            st.info(NO_MODEL, icon=":material/model_training:")
+        else:
+            recs = guarded(RECS_SQL, (user_id,), table="recommendations")
+            if recs is not None and recs.empty:
+                st.info("No stored list for this user (the API serves unknown users the "
+                        "trending list).")  # fmt: skip
+            elif recs is not None:
+                ui.table(recs, "user recommendations")
+
+st.subheader("Similar series")
+if not data.has_table("similar_series"):
+    st.info(NO_MODEL, icon=":material/model_training:")
+else:
+    series = data.query(SERIES_SQL)
+    labels = {r.series_id: f"{r.title} · {r.language} · {r.series_id}" for r in series.itertuples()}
+    chosen = st.selectbox("Series", list(labels), format_func=labels.__getitem__, key="similar_of")
+    sim = guarded(SIMILAR_SQL, (chosen,), table="similar_series")
+    if sim is not None and sim.empty:
+        st.info("No similar series stored for this one (too few viewers to compare).")
+    elif sim is not None:
+        ui.table(sim, "similar series")

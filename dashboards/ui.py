@@ -1,0 +1,145 @@
+"""Shared page furniture: empty states, the date filter, tables with CSV download, captions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import duckdb
+import pandas as pd
+import streamlit as st
+
+from dashboards import data
+
+# Plain-language captions, following METRICS.md (the contract's metric definitions).
+CAPTIONS: dict[str, str] = {
+    "dau": "Daily active users: distinct users with any event that UTC date. "
+    "Over a period: the mean of the daily values.",
+    "sessions": "Sessions that started in the period. A session is a user's events cut "
+    "wherever two consecutive events are more than 30 minutes apart.",
+    "episodes_per_session_mean": "Episode views per session, averaged over the period's sessions.",
+    "episodes_per_session_median": "The middle session's number of episode views "
+    "(computed over the period's sessions, not a median of daily medians).",
+    "binge_session_rate": "Binge sessions / sessions. A binge session has 10 or more "
+    "episode views.",
+    "watch_minutes_per_dau": "Minutes watched in the views started that day, per daily "
+    "active user (over a period: total watch minutes / total user-days).",
+    "viewers": "Viewers of an episode: distinct users with a view of it.",
+    "survival": "Kaplan-Meier survival over the episode index: the share of viewers still "
+    "watching the series at each episode, with its 95% confidence band (Greenwood variance, "
+    "log(-log) scale). Users still active in the last 7 days are censored, not dropped.",
+    "hazard": "Hazard: users who dropped at this episode / users at risk there. A drop-off "
+    "point is an episode whose hazard is significantly above the series' typical hazard; the "
+    "paywall episode (first locked one) is always marked.",
+    "retention_curve": "Share of the episode's views still watching at each 5-second mark "
+    "(rewatches count as separate views).",
+    "hook_rate": "Hook rate: viewers of episode 1 who went on to episode 2.",
+    "completion_rate": "Completion: viewers of episode 1 who also viewed the last episode.",
+    "paywall_conversion_rate": "Paywall conversion: viewers of the last free episode who "
+    "viewed the first locked one.",
+    "cost_per_watch_hour": "Cost per watch hour: production cost / hours watched (USD).",
+    "production_type": "Each bar is the viewer-weighted mean over the group's series (cost: "
+    "total cost / total watch hours); the whisker is a 95% bootstrap interval over series, "
+    "so a group with few series shows a wide one.",
+    "retention": "Cohort = users whose first event is on that UTC date. N-day retention: "
+    "share of the cohort active exactly on day N. On-or-after: active on day N or any later "
+    "day. Days not yet observable for a cohort are blank, not zero.",
+    "model_evaluation": "Offline evaluation on a time split (test = the last 7 days): for "
+    "each user, the series they started after the cut and had not started before. The full "
+    "catalog is ranked; bars show the value at k, whiskers the 95% bootstrap interval over "
+    "users. popularity and trending are the baselines to beat.",
+    "ingestion": "Every input record ends in exactly one place: loaded, quarantined (with a "
+    "reason) or counted as a duplicate. records_in = loaded + quarantined + duplicates.",
+}
+
+NO_WAREHOUSE = (
+    "No warehouse has been published yet at `{path}`. Load data with `cliffhanger demo` "
+    "(sample data and the full pipeline) or `cliffhanger ingest CATALOG_DIR EVENTS_DIR`, "
+    "then reload this page."
+)
+
+
+def require_warehouse() -> data.Snapshot:
+    """The current snapshot, or an explanation of what to do and a stop (never a traceback)."""
+    try:
+        return data.snapshot()
+    except data.NoWarehouse:
+        from cliffhanger.config import paths
+
+        st.info(NO_WAREHOUSE.format(path=paths().warehouse), icon=":material/database:")
+        st.stop()
+        raise  # unreachable: st.stop() ends the script run
+    except duckdb.Error as exc:
+        # e.g. a file at the warehouse path that is not a DuckDB database
+        first = str(exc).strip().splitlines()[0]
+        st.warning(f"The published warehouse cannot be opened ({first}). Publish it again "
+                   "with `cliffhanger run`.")  # fmt: skip
+        st.stop()
+        raise
+
+
+def require_table(name: str, what_to_do: str | None = None) -> bool:
+    """Show an empty state and return False when ``analytics.<name>`` is absent."""
+    if data.has_table(name):
+        return True
+    st.info(
+        what_to_do
+        or f"The published warehouse has no `analytics.{name}` table yet: run `cliffhanger run`.",
+        icon=":material/info:",
+    )
+    return False
+
+
+def date_range() -> tuple[dt.date, dt.date] | None:
+    """The sidebar's date range (inclusive), or the full data range while it is half-picked."""
+    bounds = data.date_bounds()
+    if bounds is None:
+        return None
+    picked = st.session_state.get("date_range")
+    if isinstance(picked, tuple | list) and len(picked) == 2:
+        lo, hi = picked
+        return max(lo, bounds[0]), min(hi, bounds[1])
+    return bounds
+
+
+def date_filter_sidebar() -> None:
+    """The date-range filter every page shares (drawn once by app.py)."""
+    try:
+        bounds = data.date_bounds()
+    except (data.NoWarehouse, duckdb.Error):
+        return  # the page itself explains
+    if bounds is None:
+        return
+    st.sidebar.date_input(
+        "Date range (UTC)",
+        value=bounds,
+        min_value=bounds[0],
+        max_value=bounds[1],
+        key="date_range",
+        help="Applied to every chart and table that has dates.",
+    )
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def table(df: pd.DataFrame, name: str, **dataframe_kwargs: object) -> None:
+    """A table with a CSV download of exactly the rows shown."""
+    st.dataframe(df, hide_index=True, **dataframe_kwargs)
+    st.download_button(
+        f"Download {name} (CSV)",
+        df.to_csv(index=False).encode(),
+        file_name=f"{_slug(name)}.csv",
+        mime="text/csv",
+        key=f"download_{_slug(name)}",
+        icon=":material/download:",
+    )
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    return "—" if x is None or pd.isna(x) else f"{100 * x:.{digits}f}%"
+
+
+def num(x: float | None, digits: int = 0) -> str:
+    return "—" if x is None or pd.isna(x) else f"{x:,.{digits}f}"
