@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,9 +59,14 @@ def train_served(
     matrix = build_matrix(frame, catalog_stories(con), weights)
     model.fit(matrix)
     start = con.execute("SELECT min(ts) FROM raw.events").fetchall()[0][0]
-    version = now.strftime("%Y%m%dT%H%M%SZ") + "-" + name.replace("+", "-")
+    version = model_version(name, now)
     return Served(version, name, model, matrix, selection.fallback_reason is not None,
                   selection.fallback_reason, now, start, data_end(con))  # fmt: skip
+
+
+def model_version(served: str, now: dt.datetime) -> str:
+    """A directory-safe, sortable version name: UTC time and the served model's name."""
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + re.sub(r"[^A-Za-z0-9._-]+", "-", served)
 
 
 def item_similarity(X: sp.csr_matrix) -> np.ndarray:

@@ -8,6 +8,7 @@ from cliffhanger.config import metric_params
 from models.evaluate import NotEnoughHistory, fallback_selection, tune_and_evaluate
 from models.publish import load_selection_record, publish_served, save_selection
 from models.recommenders import BASELINES
+from models.train import model_version
 from pipelines.resources import CliffhangerStore
 
 
@@ -32,7 +33,7 @@ def model_evaluation(
         except NotEnoughHistory as exc:
             context.log.warning(f"serving trending: {exc}")
             selection = fallback_selection(str(exc))
-        version = now.strftime("%Y%m%dT%H%M%SZ") + "-" + selection.served.replace("+", "-")
+        version = model_version(selection.served, now)
         rows = save_selection(con, selection, version)
     ndcg = {ev.model: round(ev.metrics["ndcg"].value, 4) for ev in selection.test}
     return dg.MaterializeResult(

@@ -62,7 +62,8 @@ def test_demo_runs_the_pipeline_and_brings_up_the_api_and_the_dashboards(tmp_pat
         status, body = get(f"http://127.0.0.1:{dash}/_stcore/health")
         assert status == 200
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
     # both servers stopped with the demo
     for port in (api, dash):

@@ -129,3 +129,13 @@ def test_als_fold_in_of_a_new_user_follows_their_history() -> None:
     scores = factors @ model.item_factors.T
     best = top_k(scores, 3, exclude=history)
     assert set(best[0]) == {5, 8, 9}  # the rest of the revenge stories
+
+
+def test_model_versions_are_directory_safe() -> None:
+    import datetime as dt
+
+    from models.train import model_version
+
+    now = dt.datetime(2026, 11, 26, 15, 2, 17, tzinfo=dt.UTC)
+    assert model_version("ease>trending_head", now) == "20261126T150217Z-ease-trending_head"
+    assert model_version("als+trending", now) == "20261126T150217Z-als-trending"
