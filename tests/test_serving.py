@@ -366,3 +366,17 @@ def test_id_index_exact_lookup() -> None:
     sliced = pl.Series(["skip", "b", "a"]).slice(1, 2)
     assert IdIndex(sliced, np.array([5, 6])).get("a") == 6
     assert IdIndex(pl.Series([], dtype=pl.String), np.array([], dtype=np.int64)).get("a") is None
+
+
+def test_serving_never_imports_the_pipeline() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, serving.app, serving.server\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pipelines', 'dagster', 'streamlit'))\n"
+        "print(bad)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
