@@ -360,7 +360,7 @@ def test_id_index_exact_lookup() -> None:
     assert len(index) == len(ids)
     for row, user in enumerate(ids):
         assert index.get(user) == row * 10
-    for unknown in ("u", "u100", "u1 ", "", "zz" * 41, "x\0", "\0", "U1", "eleve"):
+    for unknown in ("u", "u100", "u1 ", "", "zz" * 41, "x\0", "\0", "U1", "eleve", "\udcff"):
         assert index.get(unknown) is None
     # sliced Arrow data (offset != 0) and an empty index
     sliced = pl.Series(["skip", "b", "a"]).slice(1, 2)
