@@ -15,9 +15,13 @@ log = logging.getLogger("cliffhanger.serving")
 
 
 def log_config() -> dict:
-    """uvicorn's logging setup plus the ``cliffhanger`` loggers on the same stderr handler."""
+    """uvicorn's logging setup, without client addresses, plus the ``cliffhanger`` loggers."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config["formatters"]["default"]["fmt"] = "%(asctime)s %(levelprefix)s %(name)s: %(message)s"
+    # no client address in the access log: an IP address is personal data, ids are enough
+    config["formatters"]["access"]["fmt"] = (
+        '%(asctime)s %(levelprefix)s "%(request_line)s" %(status_code)s'
+    )
     config["loggers"]["cliffhanger"] = {
         "handlers": ["default"],
         "level": "INFO",

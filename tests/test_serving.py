@@ -254,6 +254,14 @@ def test_bodies_and_methods(server: ApiServer) -> None:
     assert "Traceback" not in server.log()
 
 
+def test_access_log_carries_no_client_address(server: ApiServer) -> None:
+    import re
+
+    server.get("/v1/users/alice/next-series", params={"k": 1})
+    server.wait_for(lambda: 'GET /v1/users/alice/next-series?k=1 HTTP/1.1" 200' in server.log())
+    assert re.search(r"127\.0\.0\.1:\d+ - ", server.log()) is None
+
+
 # --------------------------------------------------------------------------------------------
 # metrics
 
