@@ -343,6 +343,7 @@ def test_item_item_kind_scores_history_rows(tmp_path: Path) -> None:
 
 
 def test_serve_command_rejects_bad_arguments() -> None:
+    import socket
     import subprocess
     import sys
 
@@ -355,6 +356,20 @@ def test_serve_command_rejects_bad_arguments() -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "cliffhanger: error: Invalid value for '--port': 70000 is not in the range 1<=x<=65535."
+    ]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "cliffhanger.cli", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"cliffhanger: error: cannot listen on 127.0.0.1:{port}: Address already in use"
     ]
 
 
