@@ -28,6 +28,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,6 +104,17 @@ def _rss_mb(pid: int) -> tuple[float, float]:
         elif line.startswith("VmHWM:"):
             peak = int(line.split()[1]) / 1024
     return cur, peak
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children processes (workers), seconds."""
+    pids = [pid] + [int(p) for p in subprocess.run(
+        ["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]  # fmt: skip
+    total = 0
+    for p in pids:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _versions() -> dict[str, str]:
@@ -215,6 +227,33 @@ def run_wrk(url: str, seconds: int, connections: int, threads: int, env: dict) -
     raise RuntimeError(f"wrk printed no summary:\n{proc.stdout}\n{proc.stderr}")
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """Per-figure medians of several wrk summaries; errors are summed, max is the max."""
+    if len(runs) == 1:
+        return dict(runs[0], runs=[_brief(runs[0])])
+    med = {
+        "requests": int(statistics.median(r["requests"] for r in runs)),
+        "duration_us": int(statistics.median(r["duration_us"] for r in runs)),
+        "bytes": int(statistics.median(r["bytes"] for r in runs)),
+        "errors": {k: sum(r["errors"][k] for r in runs) for k in runs[0]["errors"]},
+        "latency_us": {
+            k: statistics.median(r["latency_us"][k] for r in runs) for k in runs[0]["latency_us"]
+        },
+        "runs": [_brief(r) for r in runs],
+    }
+    med["latency_us"]["max"] = max(r["latency_us"]["max"] for r in runs)
+    return med
+
+
+def _brief(run: dict) -> dict:
+    seconds = run["duration_us"] / 1e6
+    return {
+        "req_per_s": round(run["requests"] / seconds),
+        "p99_ms": round(run["latency_us"]["p99"] / 1000, 2),
+        "errors": sum(run["errors"].values()),
+    }
+
+
 def _row(stage: str, result: dict, target: str, peak_rss_mb: int, common: dict) -> dict:
     """One BENCHMARKS.md row from a wrk summary."""
     seconds = result["duration_us"] / 1e6
@@ -230,6 +269,7 @@ def _row(stage: str, result: dict, target: str, peak_rss_mb: int, common: dict) 
         "peak_rss_mb": peak_rss_mb,
         "target": target,
         "latency_ms": {k: round(v / 1000, 2) for k, v in result["latency_us"].items()},
+        "runs": result.get("runs", [_brief(result)]),
         "errors": sum(result["errors"].values()),
         "error_detail": result["errors"],
         **common,
@@ -275,6 +315,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--factors", type=int, default=64)
     ap.add_argument("--seconds", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5, help="seconds of load before timing")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs (medians are reported)")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument(
         "--threads",
@@ -320,7 +361,14 @@ def main(argv: list[str] | None = None) -> None:
         wrk_env = dict(env, API_LOAD_USERS=str(scoring["n_users"]), API_LOAD_STORIES=str(scoring["n_stories"]))  # fmt: skip
         if args.warmup:
             run_wrk(url, args.warmup, args.connections, args.threads, wrk_env)
-        result = run_wrk(url, args.seconds, args.connections, args.threads, wrk_env)
+        cpu_before = _cpu_seconds(server.pid)
+        runs = [
+            run_wrk(url, args.seconds, args.connections, args.threads, wrk_env)
+            for _ in range(args.repeats)
+        ]
+        # the server's own CPU per request: unlike latency, barely moved by busy neighbours
+        cpu_us = (_cpu_seconds(server.pid) - cpu_before) / sum(r["requests"] for r in runs) * 1e6
+        result = _median_run(runs)
         reload_result, reload_info = None, {}
         if args.reload_seconds:
             publisher = threading.Thread(
@@ -372,6 +420,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     row.update(
         server_startup_s=round(startup_s, 2),
+        server_cpu_us_per_request=round(cpu_us, 1),
         server_rss_mb=[round(c) for c, _ in rss],
         bundle_build_s=round(build_s, 1),
         in_process=scoring,
@@ -426,7 +475,8 @@ Run of {row["at"]} on {row["cores"]} cores, {row["memory_gb"]} GB; load average 
 {table}
 
 - Model: {row["users"]:,} users × {row["series_versions"]:,} series versions ({row["stories"]:,} stories × 2 languages), {row["factors"]} factors; request mix: {row["mix"]}.
-- Server: `cliffhanger serve --workers {row["workers"]} --no-access-log` (uvicorn with uvloop + httptools), started and healthy in {row["server_startup_s"]} s (bundle load included); load from `wrk -t{row["wrk_threads"]} -c{row["connections"]}` (after a warm-up) in a separate process, random users from a Lua script; every non-2xx response counts as an error. Closed loop: 32 requests always in flight, so latency ≈ 32 / throughput plus scheduling noise.
+- Server: `cliffhanger serve --workers {row["workers"]} --no-access-log` (uvicorn with uvloop + httptools), started and healthy in {row["server_startup_s"]} s (bundle load included); load from `wrk -t{row["wrk_threads"]} -c{row["connections"]}` (after a warm-up) in a separate process, random users from a Lua script; every non-2xx response counts as an error. api_load: medians of {len(row["runs"])} timed runs of {round(row["seconds"])} s (per run, req/s and p99 ms: {", ".join(f"{r['req_per_s']:,} / {r['p99_ms']}" for r in row["runs"])}), errors summed over all runs, max over all runs. Closed loop: 32 requests always in flight, so latency ≈ 32 / throughput plus scheduling noise.
+- Server CPU per request (user + system, all timed runs): {row["server_cpu_us_per_request"]} µs, i.e. about {round(1e6 / row["server_cpu_us_per_request"]):,} req/s per fully available core — the figure least affected by the neighbours.
 {reload_note}- In-process (no HTTP), {sc["n_users"]:,} users: bundle load {sc["bundle_load_s"]} s + preparation {sc["bundle_prepare_s"]} s; scoring per request, µs mean / p50 / p99: known user {sc["score_known_us"]["mean"]} / {sc["score_known_us"]["p50"]} / {sc["score_known_us"]["p99"]}, with after_series_id {sc["score_known_after_us"]["mean"]} / {sc["score_known_after_us"]["p50"]} / {sc["score_known_after_us"]["p99"]}, unknown user {sc["score_unknown_us"]["mean"]} / {sc["score_unknown_us"]["p50"]} / {sc["score_unknown_us"]["p99"]}.
 - Versions: {", ".join(f"{k} {v}" for k, v in row["versions"].items())}.
 """

@@ -454,8 +454,11 @@ def bench(events: int, repeats: int) -> None:
 )
 def serve(host: str, port: int, workers: int, access_log: bool) -> None:
     """Start the recommendation API (docs/api.md) over the published model bundle."""
-    from serving.server import run_server
+    from serving.server import bind_problem, run_server
 
+    problem = bind_problem(host, port)
+    if problem:
+        raise UserError(problem)
     run_server(host=host, port=port, workers=workers, access_log=access_log)
 
 

@@ -99,6 +99,8 @@ class ErrorOut(BaseModel):
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "Missing or wrong API key"},
+    413: {"model": ErrorOut, "description": "The request has a body (no endpoint takes one)"},
+    414: {"model": ErrorOut, "description": "Path or query string longer than 1,024 bytes"},
     422: {"model": ErrorOut, "description": "Bad parameter"},
     503: {"model": ErrorOut, "description": "No model or list can be served"},
 }
@@ -184,9 +186,16 @@ def _describe_validation(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
-def _param_doc(name: str, where: str, schema: dict, description: str, required: bool = False) -> dict:  # fmt: skip
-    return {"name": name, "in": where, "required": required, "schema": schema,
-            "description": description}  # fmt: skip
+def _param_doc(
+    name: str, where: str, schema: dict, description: str, required: bool = False
+) -> dict:
+    return {
+        "name": name,
+        "in": where,
+        "required": required,
+        "schema": schema,
+        "description": description,
+    }
 
 
 #: OpenAPI description of next-series' parameters (parsed by ``parse_next_series``)
@@ -196,26 +205,26 @@ NEXT_SERIES_PARAMETERS = [
         "path",
         {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS},
         "The app's user id; unknown users get a non-personalised list.",
-        True,
-    ),  # fmt: skip
+        required=True,
+    ),
     _param_doc(
         "k",
         "query",
         {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
         "How many items (1..100).",
-    ),  # fmt: skip
+    ),
     _param_doc(
         "language",
         "query",
         {"type": "string", "maxLength": 35},
         "Language of the items (default: the user's most watched language).",
-    ),  # fmt: skip
+    ),
     _param_doc(
         "after_series_id",
         "query",
         {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS},
         "The series the user just finished: steers the list toward similar stories.",
-    ),  # fmt: skip
+    ),
 ]
 
 

@@ -84,7 +84,10 @@ class IdIndex:
 
     def get(self, key: str) -> int | None:
         """The row of ``key``, or ``None``."""
-        raw = key.encode()
+        try:
+            raw = key.encode()
+        except UnicodeEncodeError:  # lone surrogates from a badly encoded path: not an id here
+            return None
         # numpy's fixed-width bytes ignore trailing NULs: such a key is never an exact match
         if not raw or len(raw) > self.width or raw.endswith(b"\0"):
             return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import logging
+import socket
 
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
@@ -15,15 +16,35 @@ log = logging.getLogger("cliffhanger.serving")
 
 
 def log_config() -> dict:
-    """uvicorn's logging setup plus the ``cliffhanger`` loggers on the same stderr handler."""
+    """uvicorn's logging setup, without client addresses, plus the ``cliffhanger`` loggers."""
     config = copy.deepcopy(LOGGING_CONFIG)
     config["formatters"]["default"]["fmt"] = "%(asctime)s %(levelprefix)s %(name)s: %(message)s"
+    # no client address in the access log: an IP address is personal data, ids are enough
+    config["formatters"]["access"]["fmt"] = (
+        '%(asctime)s %(levelprefix)s "%(request_line)s" %(status_code)s'
+    )
     config["loggers"]["cliffhanger"] = {
         "handlers": ["default"],
         "level": "INFO",
         "propagate": False,
     }
     return config
+
+
+def bind_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (in use, unknown host...), or ``None``.
+
+    Checked before the model is loaded, so the mistake is one line, not a load and a
+    traceback-shaped uvicorn log.
+    """
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            sock.bind(addr)
+    except OSError as exc:
+        return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+    return None
 
 
 def run_server(host: str, port: int, workers: int = 1, access_log: bool = True) -> None:

@@ -254,6 +254,14 @@ def test_bodies_and_methods(server: ApiServer) -> None:
     assert "Traceback" not in server.log()
 
 
+def test_access_log_carries_no_client_address(server: ApiServer) -> None:
+    import re
+
+    server.get("/v1/users/alice/next-series", params={"k": 1})
+    server.wait_for(lambda: 'GET /v1/users/alice/next-series?k=1 HTTP/1.1" 200' in server.log())
+    assert re.search(r"127\.0\.0\.1:\d+ - ", server.log()) is None
+
+
 # --------------------------------------------------------------------------------------------
 # metrics
 
@@ -335,6 +343,7 @@ def test_item_item_kind_scores_history_rows(tmp_path: Path) -> None:
 
 
 def test_serve_command_rejects_bad_arguments() -> None:
+    import socket
     import subprocess
     import sys
 
@@ -348,6 +357,20 @@ def test_serve_command_rejects_bad_arguments() -> None:
     assert proc.stderr.strip().splitlines() == [
         "cliffhanger: error: Invalid value for '--port': 70000 is not in the range 1<=x<=65535."
     ]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "cliffhanger.cli", "serve", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"cliffhanger: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
 
 
 def test_id_index_exact_lookup() -> None:
@@ -360,9 +383,23 @@ def test_id_index_exact_lookup() -> None:
     assert len(index) == len(ids)
     for row, user in enumerate(ids):
         assert index.get(user) == row * 10
-    for unknown in ("u", "u100", "u1 ", "", "zz" * 41, "x\0", "\0", "U1", "eleve"):
+    for unknown in ("u", "u100", "u1 ", "", "zz" * 41, "x\0", "\0", "U1", "eleve", "\udcff"):
         assert index.get(unknown) is None
     # sliced Arrow data (offset != 0) and an empty index
     sliced = pl.Series(["skip", "b", "a"]).slice(1, 2)
     assert IdIndex(sliced, np.array([5, 6])).get("a") == 6
     assert IdIndex(pl.Series([], dtype=pl.String), np.array([], dtype=np.int64)).get("a") is None
+
+
+def test_serving_never_imports_the_pipeline() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, serving.app, serving.server\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pipelines', 'dagster', 'streamlit'))\n"
+        "print(bad)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
