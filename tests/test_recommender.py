@@ -126,6 +126,38 @@ def test_the_pipeline_publishes_a_bundle_and_blocks_a_forced_broken_model(
         assert got == expected, user
     con.close()
 
+    # the dashboards' Recommendations page reads the real tables: the served model is named
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    before = {k: os.environ.get(k) for k in ("CLIFFHANGER_HOME", "CLIFFHANGER_WAREHOUSE")}
+    os.environ["CLIFFHANGER_HOME"] = str(warehouse.home)
+    os.environ.pop("CLIFFHANGER_WAREHOUSE", None)
+    try:
+        app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+        at = AppTest.from_file(str(app), default_timeout=60).run()
+        at.switch_page("pages/recommendations.py").run()
+        assert not at.exception, [e.message for e in at.exception]
+        con = connect_published(store.paths())
+        best, base = (
+            con.execute(
+                "SELECT arg_max(model, value) FROM analytics.model_evaluation "
+                "WHERE metric = 'ndcg' AND is_baseline = ?",
+                [flag],
+            ).fetchone()[0]
+            for flag in (False, True)
+        )
+        con.close()
+        labels = [m.label for m in at.metric]
+        assert labels == [f"Best model: {best} (ndcg@10)", f"Best baseline: {base}"]
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
     forced = dg.materialize(
         [*ALL_ASSETS, *ALL_CHECKS], resources={"store": store}, instance=instance,
         run_config=dg.RunConfig(ops={"model_evaluation": RecommenderConfig(force_model="random")}),
