@@ -31,7 +31,7 @@ def build_all(
         counts: dict[str, object] = document_event_grain(con)
         counts |= build_engagement(con, params)
         counts["series_episode_funnel"] = build_funnel(con, params)
-        counts |= build_catalog_metrics(con, params)
+        counts |= build_catalog_metrics(con, params, incremental=build.mode != "full")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

@@ -11,19 +11,50 @@ from cliffhanger.schema_docs import apply_comments
 from features.sqlfile import run, statements
 
 _STATEMENTS = statements(Path(__file__).with_name("catalog_metrics.sql"))
+_CURVE = statements(Path(__file__).with_name("retention_curve.sql"))
 TABLES = ("episode_retention_curve", "retention_cohorts", "series_scorecard")
 
 
-def build_catalog_metrics(con: duckdb.DuckDBPyConnection, params: MetricParams) -> dict[str, int]:
-    """Rebuild ``episode_retention_curve``, ``retention_cohorts`` and ``series_scorecard``.
+def build_catalog_metrics(
+    con: duckdb.DuckDBPyConnection, params: MetricParams, incremental: bool = False
+) -> dict[str, int]:
+    """Bring ``episode_retention_curve`` up to date; rebuild ``retention_cohorts`` and
+    ``series_scorecard``.
 
-    Needs ``analytics.episode_views``, ``events``, ``series``, ``episodes`` and
-    ``series_episode_funnel`` (the scorecard's hook rate). ``bucket_s`` is used here.
-    Returns each table's row count.
+    Needs ``analytics.episode_views``, ``series``, ``episodes``, ``series_episode_funnel``
+    (the scorecard's hook rate) and the compact per-user tables. ``bucket_s`` is used here.
+    With ``incremental``, only the curves of ``derived.touched_episodes`` (the episodes whose
+    views the last increment changed) are recomputed. Returns each table's row count.
     """
-    run(con, _STATEMENTS, {"bucket_s": int(params.bucket_s)})
+    update_retention_curve(con, params, incremental)
+    run(con, _STATEMENTS, {})
     counts = {}
     for table in TABLES:
         apply_comments(con, table)
         counts[table] = con.execute(f"SELECT count(*) FROM analytics.{table}").fetchone()[0]  # noqa: S608
     return counts
+
+
+def update_retention_curve(
+    con: duckdb.DuckDBPyConnection, params: MetricParams, incremental: bool
+) -> None:
+    """Recompute the within-episode retention curves (all, or the touched episodes')."""
+    source = "derived.touched_episodes" if incremental else "analytics.episodes"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE curve_scope AS "  # noqa: S608 (one of two constant names)
+        f"SELECT DISTINCT series_id, episode_number FROM {source}"
+    )
+    run(con, _CURVE, {"bucket_s": int(params.bucket_s)})
+    if incremental:
+        con.execute(
+            "DELETE FROM analytics.episode_retention_curve c USING curve_scope s "
+            "WHERE c.series_id = s.series_id AND c.episode_number = s.episode_number"
+        )
+        con.execute("INSERT INTO analytics.episode_retention_curve SELECT * FROM curve_rows")
+    else:
+        con.execute(
+            "CREATE OR REPLACE TABLE analytics.episode_retention_curve AS "
+            "SELECT * FROM curve_rows ORDER BY series_id, episode_number, bucket_start_s"
+        )
+    con.execute("DROP TABLE IF EXISTS temp.main.curve_rows")
+    con.execute("DROP TABLE IF EXISTS temp.main.curve_scope")

@@ -6,31 +6,32 @@
 CREATE OR REPLACE TABLE analytics.series_episode_funnel AS
 WITH data_end AS (
     SELECT max(ts) AS data_end FROM raw.events
-), views AS (
-    SELECT user_id, series_id, episode_number, started_at, completed
-    FROM analytics.episode_views
+), user_episodes AS (
+    -- the views aggregated once per user x episode: every count below is a plain count
+    SELECT user_id, series_id, episode_number,
+           min(started_at) AS first_at, max(started_at) AS last_at,
+           bool_or(completed) AS completed
+    FROM analytics.episode_views GROUP BY ALL
 ), per_episode AS (
     SELECT series_id, episode_number,
-           count(DISTINCT user_id) AS viewers,
-           count(DISTINCT user_id) FILTER (WHERE completed) AS completers,
-           min(started_at) AS first_view_at
-    FROM views GROUP BY ALL
+           count(*) AS viewers,
+           count(*) FILTER (WHERE completed) AS completers,
+           min(first_at) AS first_view_at
+    FROM user_episodes GROUP BY ALL
 ), continued AS (
     -- users who viewed e and later viewed e + 1
-    SELECT a.series_id, a.episode_number, count(DISTINCT a.user_id) AS continuers
-    FROM (SELECT user_id, series_id, episode_number, min(started_at) AS first_at
-          FROM views GROUP BY ALL) a
-    JOIN (SELECT user_id, series_id, episode_number, max(started_at) AS last_at
-          FROM views GROUP BY ALL) b
+    SELECT a.series_id, a.episode_number, count(*) AS continuers
+    FROM user_episodes a
+    JOIN user_episodes b
       ON b.user_id = a.user_id AND b.series_id = a.series_id
      AND b.episode_number = a.episode_number + 1 AND b.last_at > a.first_at
     GROUP BY ALL
 ), journeys AS (
     -- one row per user x series: entry (episode of the first view), reach (highest viewed)
-    SELECT v.user_id, v.series_id,
-           arg_min(v.episode_number, (v.started_at, v.episode_number)) AS entry,
-           max(v.episode_number) AS reach
-    FROM views v GROUP BY ALL
+    SELECT user_id, series_id,
+           arg_min(episode_number, (first_at, episode_number)) AS entry,
+           max(episode_number) AS reach
+    FROM user_episodes GROUP BY ALL
 ), last_seen AS (
     SELECT user_id, series_id, last_at FROM derived.user_series_last
 ), outcomes AS (

@@ -53,6 +53,8 @@ def _grain_params(params: MetricParams) -> dict[str, object]:
         "gap_minutes": int(params.session_gap_minutes),
         "complete_fraction": float(params.complete_fraction),
         "binge_min_episodes": int(params.binge_min_episodes),
+        # the retention curves are patched by episode: a new bucket size redraws them all
+        "bucket_s": int(params.bucket_s),
     }
 
 
@@ -87,6 +89,8 @@ def plan(con: duckdb.DuckDBPyConnection, params: MetricParams) -> tuple[str, str
         "derived.user_days",
         "derived.user_series_last",
         "derived.measured_episodes",
+        "derived.touched_episodes",
+        "analytics.episode_retention_curve",
     }
     if not needed <= tables:
         return "full", "derived tables missing"
@@ -147,6 +151,7 @@ def build_sessions(
         users, min_cut = con.execute("SELECT count(*), min(cut_ts) FROM scope").fetchone()
         if users == 0:
             mode, reason = "unchanged", "no new events since the last build"
+            con.execute("DELETE FROM derived.touched_episodes")
         else:
             run(con, _RETAG, {"min_cut": min_cut})
     tagged = 0
@@ -182,3 +187,11 @@ def document_event_grain(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
         counts[table] = con.execute(f"SELECT count(*) FROM analytics.{table}").fetchone()[0]  # noqa: S608
     counts["events"] = con.execute("SELECT count(*) FROM raw.events").fetchone()[0]
     return counts
+
+
+def last_build_mode(con: duckdb.DuckDBPyConnection) -> str:
+    """``full``, ``incremental`` or ``unchanged``: what the latest event-grain build did."""
+    row = con.execute(
+        "SELECT mode FROM derived.build_state ORDER BY built_at DESC LIMIT 1"
+    ).fetchall()
+    return row[0][0] if row else "full"

@@ -31,6 +31,8 @@ CREATE OR REPLACE TABLE analytics.episode_views (
     completed BOOLEAN NOT NULL
 );
 
+CREATE OR REPLACE TABLE derived.touched_episodes (series_id VARCHAR, episode_number INTEGER);
+
 -- (user, UTC date) pairs with any event: DAU and retention cohorts come from here
 CREATE OR REPLACE TABLE derived.user_days AS
 SELECT DISTINCT user_id, event_date FROM raw.events;

@@ -18,6 +18,11 @@ LEFT JOIN analytics.sessions s
        ON s.user_id = t.user_id AND s.ended_at >= t.first_new - to_minutes($gap_minutes::BIGINT)
 GROUP BY t.user_id, t.first_new;
 
+-- the episodes whose views change: their within-episode retention curves are recomputed
+CREATE OR REPLACE TABLE derived.touched_episodes AS
+SELECT DISTINCT v.series_id, v.episode_number
+FROM analytics.episode_views v JOIN scope s ON v.user_id = s.user_id AND v.started_at >= s.cut_ts;
+
 DELETE FROM analytics.episode_views v USING scope s
 WHERE v.user_id = s.user_id AND v.started_at >= s.cut_ts;
 

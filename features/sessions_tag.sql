@@ -67,6 +67,9 @@ SELECT view_id, user_id, session_key, series_id, episode_number, started_at, sta
        max_position_s, duration_s, watched_fraction, coalesce(completed, false)
 FROM new_views;
 
+INSERT INTO derived.touched_episodes
+SELECT DISTINCT series_id, episode_number FROM new_views;
+
 INSERT INTO analytics.sessions
 WITH per_session AS (
     SELECT user_id, session_no, count(*) AS episodes_started,

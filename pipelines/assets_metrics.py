@@ -6,6 +6,7 @@ from cliffhanger.config import metric_params
 from features.catalog_metrics import build_catalog_metrics
 from features.engagement import build_engagement
 from features.funnel import build_funnel
+from features.sessions import last_build_mode
 from pipelines.resources import CliffhangerStore
 
 
@@ -107,7 +108,8 @@ def funnel_is_consistent(store: CliffhangerStore) -> dg.AssetCheckResult:
 def catalog_metrics(store: CliffhangerStore):
     """Within-episode retention curves, retention cohorts and the series scorecard."""
     with store.connect() as con:
-        counts = build_catalog_metrics(con, metric_params())
+        incremental = last_build_mode(con) != "full"
+        counts = build_catalog_metrics(con, metric_params(), incremental=incremental)
     for table, rows in counts.items():
         yield dg.MaterializeResult(asset_key=table, metadata={"rows": rows})
 

@@ -66,7 +66,10 @@ else:
         versions = sorted(ev["model_version"].unique(), reverse=True)
         version = c1.selectbox("Model version", versions, key="model_version")
         ev = ev[ev["model_version"] == version]
-        metric = c2.selectbox("Metric", sorted(ev["metric"].unique()), key="eval_metric")
+        metrics = sorted(ev["metric"].unique())
+        # NDCG@10 is what the quality gate decides on: show it first
+        metric = c2.selectbox("Metric", metrics, key="eval_metric",
+                              index=metrics.index("ndcg") if "ndcg" in metrics else 0)  # fmt: skip
         ks = sorted(ev.loc[ev["metric"] == metric, "k"].unique())
         k = c3.selectbox("k", ks, index=ks.index(10) if 10 in ks else 0, key="eval_k")
         part = ev[(ev["metric"] == metric) & (ev["k"] == k)].copy()
@@ -83,6 +86,10 @@ else:
                 border=True,
             )
             m2.metric(f"Best baseline: {base['model']}", f"{base['value']:.4f}", border=True)
+        if "is_served" in ev.columns and ev["is_served"].any():
+            served = ev.loc[ev["is_served"], "model"].iloc[0]
+            st.caption(f"Served to the app: **{served}** (the gate serves a model only if its "
+                       "NDCG@10 lower 95 % bound beats the best baseline).")  # fmt: skip
         bars = alt.Chart(part).mark_bar(opacity=0.75).encode(
             x=alt.X("model:N", title="Model", sort="-y"),
             y=alt.Y("value:Q", title=f"{metric}@{k} (higher is better)"),
