@@ -28,7 +28,7 @@ def build_all(
     con.execute("BEGIN TRANSACTION")
     try:
         build = build_sessions(con, params, full=full)
-        counts: dict[str, object] = document_event_grain(con)
+        counts: dict[str, object] = document_event_grain(con, comment=build.mode == "full")
         counts |= build_engagement(con, params)
         counts["series_episode_funnel"] = build_funnel(con, params)
         counts |= build_catalog_metrics(con, params, incremental=build.mode != "full")

@@ -38,34 +38,29 @@ ORDER BY g.cohort_date, g.day;
 -- The series scorecard: one row per series version. Funnel ratios are taken among the
 -- viewers of episode 1 (so that viewers who entered mid-series cannot push them above 1).
 CREATE OR REPLACE TABLE analytics.series_scorecard AS
-WITH first_views AS (
-    SELECT user_id, series_id, episode_number, min(started_at) AS first_at
-    FROM analytics.episode_views GROUP BY ALL
+WITH reached AS (
+    -- per user x series: which funnel steps they viewed (one pass over the views)
+    SELECT v.user_id, v.series_id,
+           bool_or(v.episode_number = 1) AS ep1,
+           bool_or(v.episode_number = s.n_episodes) AS last,
+           bool_or(v.episode_number = s.free_episodes) AS free,
+           bool_or(v.episode_number = s.free_episodes + 1) AS pay
+    FROM analytics.episode_views v JOIN analytics.series s USING (series_id)
+    GROUP BY ALL
 ), from_start AS (
-    SELECT s.series_id,
-           count(*) FILTER (WHERE e1.user_id IS NOT NULL) AS viewers_ep1,
-           count(*) FILTER (WHERE e1.user_id IS NOT NULL AND last.user_id IS NOT NULL)
-               AS reached_last,
-           count(*) FILTER (WHERE e1.user_id IS NOT NULL AND free.user_id IS NOT NULL)
-               AS reached_free,
-           count(*) FILTER (WHERE free.user_id IS NOT NULL AND pay.user_id IS NOT NULL)
-               AS converted,
-           count(*) FILTER (WHERE free.user_id IS NOT NULL) AS viewers_free
-    FROM (SELECT DISTINCT user_id, series_id FROM first_views) u
-    JOIN analytics.series s USING (series_id)
-    LEFT JOIN first_views e1 ON e1.user_id = u.user_id AND e1.series_id = u.series_id
-                            AND e1.episode_number = 1
-    LEFT JOIN first_views last ON last.user_id = u.user_id AND last.series_id = u.series_id
-                              AND last.episode_number = s.n_episodes
-    LEFT JOIN first_views free ON free.user_id = u.user_id AND free.series_id = u.series_id
-                              AND free.episode_number = s.free_episodes
-    LEFT JOIN first_views pay ON pay.user_id = u.user_id AND pay.series_id = u.series_id
-                             AND pay.episode_number = s.free_episodes + 1
-    GROUP BY s.series_id
+    SELECT series_id,
+           count(*) FILTER (WHERE ep1) AS viewers_ep1,
+           count(*) FILTER (WHERE ep1 AND last) AS reached_last,
+           count(*) FILTER (WHERE ep1 AND free) AS reached_free,
+           count(*) FILTER (WHERE free AND pay) AS converted,
+           count(*) FILTER (WHERE free) AS viewers_free,
+           count(*) AS viewers
+    FROM reached GROUP BY series_id
 ), views AS (
-    SELECT series_id, count(DISTINCT user_id) AS viewers, count(*) AS episode_views,
-           sum(max_position_s) / 3600 AS watch_hours
-    FROM analytics.episode_views GROUP BY 1
+    SELECT v.series_id, f.viewers, count(*) AS episode_views,
+           sum(v.max_position_s) / 3600 AS watch_hours
+    FROM analytics.episode_views v JOIN from_start f USING (series_id)
+    GROUP BY v.series_id, f.viewers
 ), revenue AS (
     SELECT series_id, sum(amount_usd) AS revenue_usd
     FROM raw.events WHERE event_type = 'purchase' AND series_id IS NOT NULL GROUP BY 1

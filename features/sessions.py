@@ -176,14 +176,15 @@ def build_sessions(
     return SessionBuild(mode, reason, tagged, users, data_end)
 
 
-def document_event_grain(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """``COMMENT ON`` the event-grain tables and return their row counts."""
+def document_event_grain(con: duckdb.DuckDBPyConnection, comment: bool = True) -> dict[str, int]:
+    """``COMMENT ON`` the event-grain tables (when they were recreated) and count their rows."""
     from cliffhanger.schema_docs import apply_comments
 
     counts = {}
-    apply_comments(con, "events")
-    for table in ("sessions", "episode_views"):
+    tables = ("events", "sessions", "episode_views")
+    for table in tables if comment else ():
         apply_comments(con, table)
+    for table in tables[1:]:
         counts[table] = con.execute(f"SELECT count(*) FROM analytics.{table}").fetchone()[0]  # noqa: S608
     counts["events"] = con.execute("SELECT count(*) FROM raw.events").fetchone()[0]
     return counts

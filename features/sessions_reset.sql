@@ -33,6 +33,15 @@ CREATE OR REPLACE TABLE analytics.episode_views (
 
 CREATE OR REPLACE TABLE derived.touched_episodes (series_id VARCHAR, episode_number INTEGER);
 
+-- every stored event with its session: the latest session of the user that started at or
+-- before the event (sessions of a user never overlap)
+CREATE OR REPLACE VIEW analytics.events AS
+SELECT r.event_id, r.event_type, r.ts, r.event_date, r.user_id, s.session_key, r.session_id,
+       r.series_id, r.episode_number, r.position_s, r.unlock_method, r.amount_usd,
+       r.platform, r.app_version, r.country, r.language, r.source_shape
+FROM raw.events r
+ASOF JOIN analytics.sessions s ON r.user_id = s.user_id AND r.ts >= s.started_at;
+
 -- (user, UTC date) pairs with any event: DAU and retention cohorts come from here
 CREATE OR REPLACE TABLE derived.user_days AS
 SELECT DISTINCT user_id, event_date FROM raw.events;

@@ -81,12 +81,3 @@ SELECT s.session_key, s.user_id, s.started_at, s.ended_at, s.started_at::DATE,
        coalesce(p.episodes_started, 0), coalesce(p.distinct_series, 0),
        coalesce(p.watch_s, 0), coalesce(p.episodes_started, 0) >= $binge_min_episodes
 FROM new_sessions s LEFT JOIN per_session p USING (user_id, session_no);
-
--- every stored event with its session: the latest session of the user that started at or
--- before the event (sessions of a user never overlap)
-CREATE OR REPLACE VIEW analytics.events AS
-SELECT r.event_id, r.event_type, r.ts, r.event_date, r.user_id, s.session_key, r.session_id,
-       r.series_id, r.episode_number, r.position_s, r.unlock_method, r.amount_usd,
-       r.platform, r.app_version, r.country, r.language, r.source_shape
-FROM raw.events r
-ASOF JOIN analytics.sessions s ON r.user_id = s.user_id AND r.ts >= s.started_at;

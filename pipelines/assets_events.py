@@ -39,7 +39,7 @@ def event_grain(store: CliffhangerStore):
         con.execute("BEGIN TRANSACTION")
         try:
             build = build_sessions(con, metric_params())
-            counts = document_event_grain(con)
+            counts = document_event_grain(con, comment=build.mode == "full")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -135,6 +135,13 @@ def test_midnight_session_merges_across_increments(empty: Paths, tmp_path: Path)
         assert con.execute(
             "SELECT session_key, n_events FROM analytics.sessions WHERE user_id = 'B'"
         ).fetchall() == [("B@2026-09-07T10:00:00.000Z", 2)]
+        # increments patch tables in place: their documentation stays
+        undocumented = con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'analytics' "
+            "AND comment IS NULL UNION ALL SELECT view_name FROM duckdb_views() "
+            "WHERE schema_name = 'analytics' AND comment IS NULL"
+        ).fetchall()
+        assert undocumented == []
     incremental = snapshot(empty)
     assert build(empty, full=True)["mode"] == "full"
     assert snapshot(empty) == incremental
