@@ -12,6 +12,10 @@ import shutil
 import sys
 from pathlib import Path
 
+# implicit (the recommender) wants a single-threaded BLAS and threads itself; this must be set
+# before numpy loads OpenBLAS
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import click
 from rich.console import Console
 
