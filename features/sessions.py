@@ -157,7 +157,7 @@ def build_sessions(
     tagged = 0
     if mode != "unchanged":
         run(con, _TAG, values)
-        tagged = con.execute("SELECT count(*) FROM tagged").fetchone()[0]
+        tagged = con.execute("SELECT coalesce(sum(n_events), 0) FROM new_sessions").fetchone()[0]
     con.execute(
         "CREATE OR REPLACE TABLE derived.measured_episodes AS "
         "SELECT series_id, episode_number, duration_s FROM analytics.episodes"
@@ -166,7 +166,8 @@ def build_sessions(
         "INSERT INTO derived.build_state VALUES (now(), ?, ?, ?, ?, ?)",
         [mode, watermark_now, covered_now, data_end, json.dumps(values)],
     )
-    for temp in ("tagged", "new_sessions", "new_views", "new_events", "scope", "series_last_new"):
+    for temp in ("grouped", "view_candidates", "recut", "new_sessions", "new_views", "new_events",
+                 "scope", "series_last_new"):  # fmt: skip
         con.execute(f"DROP TABLE IF EXISTS temp.main.{temp}")
     kind = con.execute(
         "SELECT CASE WHEN count(*) > 0 THEN 'VIEW' ELSE 'TABLE' END FROM duckdb_views() "

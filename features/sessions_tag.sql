@@ -2,57 +2,108 @@
 -- appended to analytics.sessions and analytics.episode_views (METRICS.md "Sessions and views").
 -- Bound: $gap_minutes, $complete_fraction, $binge_min_episodes.
 --
--- One ordered pass per user: a gap of more than $gap_minutes starts a session; an
--- episode_start or a new session starts a "view group". A view is a group's episode_start
--- with the group's progress/complete/exit events of the same episode; events of a group
--- without a start (before the first start of a session) belong to no view. Starts sort
--- before other events at the same instant.
-CREATE OR REPLACE TEMP TABLE tagged AS
-WITH flagged AS (
-    SELECT user_id, ts, event_id, event_type, series_id, episode_number, position_s,
-           coalesce(ts - lag(ts) OVER w > to_minutes($gap_minutes::BIGINT), true) AS new_session
+-- One ordered pass per user (by time, an episode_start before other events of the same
+-- instant, then a hash of event_id): a gap of more than $gap_minutes starts a session; each
+-- episode_start opens a "view group". Events before a user's first start belong to no view.
+CREATE OR REPLACE TEMP TABLE grouped AS
+WITH ordered AS (
+    -- the one ordered pass: previous event time, position in the user's timeline, and the
+    -- view group (the number of episode_starts so far)
+    SELECT user_id, ts, event_type, series_id, episode_number, position_s,
+           lag(ts) OVER w AS prev_ts,
+           row_number() OVER w AS rn,
+           sum((event_type = 'episode_start')::INTEGER) OVER (w ROWS UNBOUNDED PRECEDING) AS vc
     FROM retag
-    WINDOW w AS (PARTITION BY user_id ORDER BY ts, event_type <> 'episode_start', event_id)
+    WINDOW w AS (PARTITION BY user_id ORDER BY ts, event_type <> 'episode_start', hash(event_id))
+), flagged AS (
+    SELECT *,
+           prev_ts IS NULL OR ts - prev_ts > to_minutes($gap_minutes::BIGINT) AS is_break,
+           event_type IN ('episode_progress', 'episode_complete', 'episode_exit') AS follows
+    FROM ordered
 )
-SELECT user_id, ts, event_type, series_id, episode_number, position_s,
-       sum(new_session::INTEGER) OVER w AS session_no,
-       sum((new_session OR event_type = 'episode_start')::INTEGER) OVER w AS group_no
+-- one aggregation per (user, view group, series, episode): the group's episode_start falls in
+-- the row of its own episode, with the followers of that episode; session breaks are kept
+SELECT user_id, vc, series_id, episode_number,
+       min(ts) FILTER (WHERE event_type = 'episode_start') AS started_at,
+       max(position_s) FILTER (WHERE follows) AS max_position_s,
+       bool_or(event_type = 'episode_complete') AS saw_complete,
+       max(ts) FILTER (WHERE follows) AS last_follow_at,
+       min(ts) FILTER (WHERE is_break AND event_type <> 'episode_start') AS first_break_at,
+       list({'ts': ts, 'prev_ts': prev_ts, 'rn': rn}) FILTER (WHERE is_break) AS breaks,
+       max(ts) AS last_at, max(rn) AS last_rn
 FROM flagged
-WINDOW w AS (PARTITION BY user_id ORDER BY ts, event_type <> 'episode_start', event_id);
+GROUP BY user_id, vc, series_id, episode_number;
 
+-- Sessions from the breaks: each runs from its break to the event before the next break
 CREATE OR REPLACE TEMP TABLE new_sessions AS
+WITH breaks AS (
+    SELECT user_id, unnest(breaks, recursive := true)
+    FROM grouped WHERE breaks IS NOT NULL
+), users AS (
+    SELECT user_id, max(last_at) AS last_at, max(last_rn) AS last_rn
+    FROM grouped GROUP BY user_id
+), bounded AS (
+    SELECT b.user_id, b.ts AS started_at,
+           coalesce(lead(b.prev_ts) OVER w, u.last_at) AS ended_at,
+           coalesce(lead(b.rn) OVER w, u.last_rn + 1) - b.rn AS n_events,
+           row_number() OVER w AS session_no
+    FROM breaks b JOIN users u USING (user_id)
+    WINDOW w AS (PARTITION BY b.user_id ORDER BY b.ts)
+)
 SELECT user_id, session_no,
        -- the key is the user and the session's first instant: the same events, the same key
-       user_id || '@' || strftime(min(ts) AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ')
+       user_id || '@' || strftime(started_at AT TIME ZONE 'UTC', '%Y-%m-%dT%H:%M:%S.%gZ')
            AS session_key,
-       min(ts) AS started_at, max(ts) AS ended_at, count(*) AS n_events
-FROM tagged GROUP BY user_id, session_no;
+       started_at, ended_at, n_events
+FROM bounded;
+
+-- A view is a group's episode_start with the group's progress/complete/exit events of the
+-- same episode, up to the end of its session. Where a session break falls inside a group
+-- after a follower (rare: a pause of more than the gap without a new start), the followers
+-- are re-read up to the break.
+CREATE OR REPLACE TEMP TABLE view_candidates AS
+WITH group_breaks AS (
+    SELECT user_id, vc, min(first_break_at) AS first_break_at
+    FROM grouped WHERE first_break_at IS NOT NULL GROUP BY ALL
+)
+SELECT d.user_id, d.vc, d.series_id, d.episode_number, d.started_at, d.max_position_s,
+       d.saw_complete, g.first_break_at,
+       g.first_break_at IS NOT NULL AND d.last_follow_at >= g.first_break_at AS cut_by_break
+FROM grouped d
+LEFT JOIN group_breaks g USING (user_id, vc)
+WHERE d.started_at IS NOT NULL;
+
+CREATE OR REPLACE TEMP TABLE recut AS
+SELECT c.user_id, c.vc, max(r.position_s) AS max_position_s,
+       bool_or(r.event_type = 'episode_complete') AS saw_complete
+FROM (SELECT * FROM view_candidates WHERE cut_by_break) c
+JOIN retag r
+  ON r.user_id = c.user_id AND r.series_id = c.series_id
+ AND r.episode_number = c.episode_number
+ AND r.ts >= c.started_at AND r.ts < c.first_break_at
+ AND r.event_type IN ('episode_progress', 'episode_complete', 'episode_exit')
+GROUP BY ALL;
 
 CREATE OR REPLACE TEMP TABLE new_views AS
-WITH starts AS (
-    SELECT user_id, session_no, group_no, series_id, episode_number, ts AS started_at,
-           row_number() OVER (PARTITION BY user_id, session_no ORDER BY group_no) AS view_no
-    FROM tagged WHERE event_type = 'episode_start'
-), followers AS (
-    SELECT user_id, group_no, series_id, episode_number,
-           max(position_s) AS max_position_s,
-           bool_or(event_type = 'episode_complete') AS saw_complete
-    FROM tagged
-    WHERE event_type IN ('episode_progress', 'episode_complete', 'episode_exit')
-    GROUP BY ALL
+WITH fixed AS (
+    SELECT c.user_id, c.vc, c.series_id, c.episode_number, c.started_at,
+           CASE WHEN c.cut_by_break THEN x.max_position_s ELSE c.max_position_s END
+               AS max_position_s,
+           CASE WHEN c.cut_by_break THEN x.saw_complete ELSE c.saw_complete END
+               AS saw_complete
+    FROM view_candidates c LEFT JOIN recut x USING (user_id, vc)
+), placed AS (
+    SELECT f.*, s.session_no, s.session_key,
+           row_number() OVER (PARTITION BY f.user_id, s.session_no ORDER BY f.vc) AS view_no
+    FROM fixed f
+    ASOF JOIN new_sessions s ON f.user_id = s.user_id AND f.started_at >= s.started_at
 ), joined AS (
-    SELECT st.user_id, st.session_no, ns.session_key, st.view_no, st.series_id,
-           st.episode_number, st.started_at,
-           coalesce(f.max_position_s, 0) AS max_position_s,
-           coalesce(f.saw_complete, false) AS saw_complete,
-           e.duration_s
-    FROM starts st
-    JOIN new_sessions ns USING (user_id, session_no)
-    LEFT JOIN followers f
-           ON f.user_id = st.user_id AND f.group_no = st.group_no
-          AND f.series_id = st.series_id AND f.episode_number = st.episode_number
+    SELECT p.user_id, p.session_no, p.session_key, p.view_no, p.series_id, p.episode_number,
+           p.started_at, coalesce(p.max_position_s, 0) AS max_position_s,
+           coalesce(p.saw_complete, false) AS saw_complete, e.duration_s
+    FROM placed p
     LEFT JOIN analytics.episodes e
-           ON e.series_id = st.series_id AND e.episode_number = st.episode_number
+           ON e.series_id = p.series_id AND e.episode_number = p.episode_number
 )
 SELECT user_id, session_no,
        session_key || '#' || view_no AS view_id, session_key, series_id, episode_number,

@@ -233,3 +233,27 @@ def test_daily_increments_equal_a_full_rebuild(
     rebuilt = snapshot(p)
     for table in ANALYTICS:
         assert rebuilt[table] == incremental[table], table
+
+
+def test_a_pause_longer_than_the_gap_ends_the_view(empty: Paths, tmp_path: Path) -> None:
+    """Progress after a 45-minute pause with no new episode_start is another session's and
+    belongs to no view (METRICS.md: a view's events are in the same session)."""
+    events = [
+        ev("c1", "episode_start", f"{D1}T10:00:00Z", "C", "S1", 1),
+        ev("c2", "episode_progress", f"{D1}T10:00:10Z", "C", "S1", 1, 10),
+        ev("c3", "episode_progress", f"{D1}T10:45:00Z", "C", "S1", 1, 50),
+        ev("c4", "episode_exit", f"{D1}T10:45:05Z", "C", "S1", 1, 55),
+    ]
+    ingest(empty, write_events(tmp_path / "c.jsonl", events), NOW)
+    build(empty)
+    with working_database(empty) as con:
+        assert con.execute(
+            "SELECT session_key, max_position_s, completed FROM analytics.episode_views"
+        ).fetchall() == [("C@2026-09-07T10:00:00.000Z", 10.0, False)]
+        assert con.execute(
+            "SELECT session_key, n_events, episodes_started, watch_s FROM analytics.sessions "
+            "ORDER BY started_at"
+        ).fetchall() == [
+            ("C@2026-09-07T10:00:00.000Z", 2, 1, 10.0),
+            ("C@2026-09-07T10:45:00.000Z", 2, 0, 0.0),
+        ]
