@@ -27,7 +27,7 @@ from models.interactions import (
     load_interactions,
 )
 from models.metrics import PER_USER, Estimate, bootstrap_mean, coverage, per_user_metrics, top_k
-from models.recommenders import BASELINES, Blend, HeadRerank, Recommender, Trending, make
+from models.recommenders import BASELINES, Blend, HeadRerank, Recommender, make
 
 K = 10
 GRID: dict[str, list[dict]] = {
@@ -251,7 +251,6 @@ def select_and_evaluate(
             progress(f"validation {name}>trending_head: ndcg@{K} "
                      f"{validation[f'{name}>trending_head']:.4f}")  # fmt: skip
     candidates = [c for c in validation if c not in BASELINES and c != "random"]
-    self_heads = head_sizes
     candidate = force_served or max(candidates, key=lambda c: validation[c])
     baselines = [b for b in BASELINES if b in validation]
     best_baseline = max(baselines, key=lambda b: validation[b])
@@ -278,7 +277,7 @@ def select_and_evaluate(
             served = best_baseline  # the fallback; a forced model is left for the gate to block
     return Selection(
         tuned=tuned, validation=validation, candidate=candidate, served=served,
-        blend_weight=blend_weights.get(served), head_size=self_heads.get(served),
+        blend_weight=blend_weights.get(served), head_size=head_sizes.get(served),
         test=results, gate_passed=passed,
         fallback_reason=reason if served != candidate else None, best_baseline=best_baseline,
         forced=bool(force_served), splits={"validation": val, "test": test},
@@ -353,6 +352,3 @@ def evaluation_rows(selection: Selection, model_version: str, k: int = K) -> pl.
                 "test_start": test.cut, "test_end": test.end,
             })  # fmt: skip
     return pl.DataFrame(records, schema=EVALUATION_SCHEMA)
-
-
-__all__ = ["Selection", "Split", "Trending", "evaluate", "evaluation_rows", "tune_and_evaluate"]

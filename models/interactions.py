@@ -77,14 +77,6 @@ class Matrix:
     items: np.ndarray  # column -> story_id
     age_days: sp.csr_matrix | None = None  # same pattern: days from the last view to as_of
 
-    @property
-    def user_index(self) -> dict[str, int]:
-        return {u: i for i, u in enumerate(self.users.tolist())}
-
-    @property
-    def item_index(self) -> dict[str, int]:
-        return {s: i for i, s in enumerate(self.items.tolist())}
-
 
 def build_matrix(
     frame: pl.DataFrame,

@@ -57,6 +57,17 @@ def save_selection(con: duckdb.DuckDBPyConnection, selection: Selection, version
     return rows
 
 
+def selection_from_record(record: dict) -> Selection:
+    """The :class:`Selection` that :func:`save_selection` recorded (without test results)."""
+    return Selection(
+        tuned=record["tuned"], validation=record["validation_ndcg"],
+        candidate=record["candidate"], served=record["served"],
+        blend_weight=record["blend_weight"], test=[], gate_passed=record["gate_passed"],
+        fallback_reason=record["fallback_reason"], best_baseline=record["best_baseline"],
+        forced=record["forced"], head_size=record.get("head_size"),
+    )  # fmt: skip
+
+
 def load_selection_record(con: duckdb.DuckDBPyConnection) -> dict:
     row = con.execute("SELECT selection::VARCHAR FROM derived.model_selection").fetchall()
     if not row:

@@ -97,12 +97,28 @@ class RandomScores(Recommender):
         return rng.random((len(rows), self.n_items), dtype=np.float32)
 
 
+class FactorModel(Recommender):
+    """A model of implicit's with user and item factors (``self.model``): score = U V^T."""
+
+    kind: ClassVar[str] = "factors"
+
+    @property
+    def user_factors(self) -> np.ndarray:
+        return np.asarray(self.model.user_factors)
+
+    @property
+    def item_factors(self) -> np.ndarray:
+        return np.asarray(self.model.item_factors)
+
+    def score(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        return self.user_factors[rows] @ self.item_factors.T
+
+
 @dataclass
-class ALS(Recommender):
+class ALS(FactorModel):
     """implicit's alternating least squares on the confidence matrix."""
 
     name: ClassVar[str] = "als"
-    kind: ClassVar[str] = "factors"
     params: dict = field(
         default_factory=lambda: {"factors": 64, "regularization": 0.05, "alpha": 2.0,
                                  "iterations": 15}
@@ -121,28 +137,16 @@ class ALS(Recommender):
         self.model.fit(train.X, show_progress=False)
         return self
 
-    @property
-    def user_factors(self) -> np.ndarray:
-        return np.asarray(self.model.user_factors)
-
-    @property
-    def item_factors(self) -> np.ndarray:
-        return np.asarray(self.model.item_factors)
-
-    def score(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return self.user_factors[rows] @ self.item_factors.T
-
     def fold_in(self, history: sp.csr_matrix) -> np.ndarray:
         """Factors of users not in training, from their interactions (one ALS half-step)."""
         return np.asarray(self.model.recalculate_user(np.arange(history.shape[0]), history))
 
 
 @dataclass
-class BPR(Recommender):
+class BPR(FactorModel):
     """implicit's Bayesian personalized ranking on which items were started."""
 
     name: ClassVar[str] = "bpr"
-    kind: ClassVar[str] = "factors"
     params: dict = field(
         default_factory=lambda: {"factors": 64, "learning_rate": 0.05, "regularization": 0.01,
                                  "iterations": 100}
@@ -162,17 +166,6 @@ class BPR(Recommender):
         binary.data[:] = 1.0
         self.model.fit(binary, show_progress=False)
         return self
-
-    @property
-    def user_factors(self) -> np.ndarray:
-        return np.asarray(self.model.user_factors)
-
-    @property
-    def item_factors(self) -> np.ndarray:
-        return np.asarray(self.model.item_factors)
-
-    def score(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return self.user_factors[rows] @ self.item_factors.T
 
 
 def _item_item_scores(history: sp.csr_matrix, rows: np.ndarray, B: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ from models.interactions import (
     load_interactions,
 )
 from models.metrics import top_k
-from models.recommenders import Blend, Recommender, make
+from models.recommenders import Recommender
 
 _SERVING_SQL = statements(Path(__file__).with_name("serving_data.sql"))
 K = 10
@@ -48,6 +48,7 @@ def train_served(
     selection: Selection,
     weights: InteractionWeights = DEFAULT_WEIGHTS,
     now: dt.datetime | None = None,
+    version: str | None = None,
 ) -> Served:
     """Fit the served model (the gate's choice) on every interaction up to the data end."""
     now = now or dt.datetime.now(dt.UTC)
@@ -59,7 +60,7 @@ def train_served(
     matrix = build_matrix(frame, catalog_stories(con), weights)
     model.fit(matrix)
     start = con.execute("SELECT min(ts) FROM raw.events").fetchall()[0][0]
-    version = model_version(name, now)
+    version = version or model_version(name, now)
     return Served(version, name, model, matrix, selection.fallback_reason is not None,
                   selection.fallback_reason, now, start, data_end(con))  # fmt: skip
 
@@ -181,6 +182,3 @@ def similar_series(series: pl.DataFrame, similarity: np.ndarray, k: int = K) -> 
                                           "similar_series_id": pl.String, "score": pl.Float64},
                          orient="row")  # fmt: skip
     return frame.with_columns(rank=pl.col("rank").rank("ordinal").over("series_id").cast(pl.Int32))
-
-
-__all__ = ["Blend", "Served", "batch_recommendations", "make", "train_served"]

@@ -6,7 +6,12 @@ import dagster as dg
 
 from cliffhanger.config import metric_params
 from models.evaluate import NotEnoughHistory, fallback_selection, tune_and_evaluate
-from models.publish import load_selection_record, publish_served, save_selection
+from models.publish import (
+    load_selection_record,
+    publish_served,
+    save_selection,
+    selection_from_record,
+)
 from models.recommenders import BASELINES
 from models.train import model_version
 from pipelines.resources import CliffhangerStore
@@ -100,14 +105,11 @@ def served_model_beats_baselines(store: CliffhangerStore) -> dg.AssetCheckResult
 )
 def served_model(context: dg.AssetExecutionContext, store: CliffhangerStore):
     """The gate's choice trained on all data; batch recommendations; the API bundle."""
-    from models.evaluate import Selection  # noqa: F401 (documentation of the record's shape)
     from models.train import train_served
 
     with store.connect() as con:
         record = load_selection_record(con)
-        selection = _selection_from_record(record)
-        served = train_served(con, selection)
-        served.model_version = record["model_version"]
+        served = train_served(con, selection_from_record(record), version=record["model_version"])
         metrics = {
             f"{metric}@10": value
             for metric, value in con.execute(
@@ -125,15 +127,3 @@ def served_model(context: dg.AssetExecutionContext, store: CliffhangerStore):
         asset_key="recommendations", metadata={"rows": out["recommendations"]}
     )
     yield dg.MaterializeResult(asset_key="similar_series", metadata={"rows": out["similar_series"]})
-
-
-def _selection_from_record(record: dict):
-    from models.evaluate import Selection
-
-    return Selection(
-        tuned=record["tuned"], validation=record["validation_ndcg"],
-        candidate=record["candidate"], served=record["served"],
-        blend_weight=record["blend_weight"], test=[], gate_passed=record["gate_passed"],
-        fallback_reason=record["fallback_reason"], best_baseline=record["best_baseline"],
-        forced=record["forced"], head_size=record.get("head_size"),
-    )  # fmt: skip

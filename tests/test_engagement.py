@@ -53,8 +53,8 @@ EVENTS = [
 ]
 
 
-@pytest.fixture()
-def paths(tmp_path: Path) -> Paths:
+def hand_catalog(tmp_path: Path) -> Paths:
+    """A warehouse with the two-series catalog of these tests and no events yet."""
     cat = tmp_path / "catalog"
     cat.mkdir()
     (cat / "series.csv").write_text(
@@ -67,13 +67,20 @@ def paths(tmp_path: Path) -> Paths:
         "episode_id,series_id,episode_number,duration_s\n"
         "S1-E1,S1,1,100\nS1-E2,S1,2,100\nS1-E3,S1,3,100\nS2-E1,S2,1,60\nS2-E2,S2,2,60\n"
     )
-    events = tmp_path / "events.jsonl"
-    events.write_text("".join(json.dumps(e) + "\n" for e in EVENTS))
     p = Paths(home=tmp_path, warehouse=tmp_path / "w" / "c.duckdb", landing=tmp_path,
               dagster_home=tmp_path / "d")  # fmt: skip
     with working_database(p) as con:
         load_catalog(con, cat)
         refresh_public_catalog(con)
+    return p
+
+
+@pytest.fixture()
+def paths(tmp_path: Path) -> Paths:
+    p = hand_catalog(tmp_path)
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps(e) + "\n" for e in EVENTS))
+    with working_database(p) as con:
         assert ingest_file(con, events, now=NOW).loaded == len(EVENTS)
     return p
 

@@ -16,8 +16,7 @@ from cliffhanger.ingest.catalog import load_catalog, refresh_public_catalog
 from cliffhanger.ingest.events import event_files, ingest_file, ingest_files
 from cliffhanger.warehouse import working_database
 from features import build_all
-from tests.test_engagement import D1, D2, EVENTS, NOW, ev
-from tests.test_engagement import paths as _paths_fixture  # noqa: F401 (catalog layout)
+from tests.test_engagement import D1, D2, EVENTS, NOW, ev, hand_catalog
 
 ANALYTICS = (
     "events", "sessions", "episode_views", "daily_engagement", "series_episode_funnel",
@@ -77,24 +76,7 @@ def build(p: Paths, full: bool = False) -> dict:
 @pytest.fixture()
 def empty(tmp_path: Path) -> Paths:
     """The hand-built catalog of test_engagement, with no events yet."""
-    cat = tmp_path / "catalog"
-    cat.mkdir()
-    (cat / "series.csv").write_text(
-        "series_id,title,genres,language,original_series_id,n_episodes,free_episodes,"
-        "release_date,production_type,production_cost_usd\n"
-        "S1,One,romance,en,,3,1,2026-01-01,ai,15000\n"
-        "S2,Two,revenge,en,,2,1,2026-01-01,live_action,300000\n"
-    )
-    (cat / "episodes.csv").write_text(
-        "episode_id,series_id,episode_number,duration_s\n"
-        "S1-E1,S1,1,100\nS1-E2,S1,2,100\nS1-E3,S1,3,100\nS2-E1,S2,1,60\nS2-E2,S2,2,60\n"
-    )
-    p = Paths(home=tmp_path, warehouse=tmp_path / "w" / "c.duckdb", landing=tmp_path,
-              dagster_home=tmp_path / "d")  # fmt: skip
-    with working_database(p) as con:
-        load_catalog(con, cat)
-        refresh_public_catalog(con)
-    return p
+    return hand_catalog(tmp_path)
 
 
 def ingest(p: Paths, path: Path, at: dt.datetime) -> int:
