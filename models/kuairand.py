@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m models.kuairand", description=__doc__)
     parser.add_argument("path", nargs="?", type=Path, default=SLICE)
     args = parser.parse_args(argv)
+    if not args.path.is_file():
+        parser.error(f"no such file: {args.path} (the KuaiRand-Pure log, as in data_samples/)")
     selection = evaluate_kuairand(args.path, progress=print)
     test = selection.test[0]
     print(f"\nscored users: {test.n_users}; served: {selection.served}; gate passed: "
