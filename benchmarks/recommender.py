@@ -36,9 +36,9 @@ def simulate_interactions(users: int, series: int, out: str, seed: int = 7) -> d
     import numpy as np
     import polars as pl
 
-    from cliffhanger.generate.catalog import build_catalog
-    from cliffhanger.generate.population import build_users
-    from cliffhanger.generate.simulate import simulate
+    from synthetic.catalog import build_catalog
+    from synthetic.population import build_users
+    from synthetic.simulate import simulate
 
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
     catalog = build_catalog(rngs[0], series, START.date(), DAYS)

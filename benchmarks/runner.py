@@ -91,7 +91,7 @@ def repeat(fn: Callable[..., dict], args: tuple, repeats: int, label: str) -> li
 
 
 def generate_stage(users: int, series: int, out: str, fmt: str, gzip: bool) -> dict:
-    from cliffhanger.generate import GenerateSpec, generate
+    from synthetic import GenerateSpec, generate
 
     result = generate(
         GenerateSpec(
@@ -107,7 +107,7 @@ def calibrate_users(target_events: int) -> tuple[int, int]:
     Events per user depend on the catalog size, which scales with users, so the estimate is
     refined by a second pilot with the catalog of the estimated scale.
     """
-    from cliffhanger.generate import GenerateSpec, generate
+    from synthetic import GenerateSpec, generate
 
     pilot = WORK / "pilot"
     users, series = 4000, None
@@ -145,10 +145,10 @@ def bare_load_stage(data: str, fmt: str) -> dict:
 
 def ingest_stage(data: str, home: str) -> dict:
     """Cliffhanger's ingestion of the catalog and every event file into a fresh warehouse."""
-    from cliffhanger.config import Paths
-    from cliffhanger.ingest.catalog import load_catalog
-    from cliffhanger.ingest.events import event_files, ingest_file
-    from cliffhanger.warehouse import working_database
+    from core.config import Paths
+    from core.warehouse import working_database
+    from ingest.catalog import load_catalog
+    from ingest.events import event_files, ingest_file
 
     root = Path(home)
     shutil.rmtree(root, ignore_errors=True)
@@ -164,7 +164,7 @@ def ingest_stage(data: str, home: str) -> dict:
 
 
 def _metrics_paths(home: str):
-    from cliffhanger.config import Paths
+    from core.config import Paths
 
     root = Path(home)
     return Paths(home=root, warehouse=root / "warehouse" / "cliffhanger.duckdb",
@@ -173,9 +173,9 @@ def _metrics_paths(home: str):
 
 def prepare_metrics_home(data: str, home: str) -> dict:
     """Ingest the data once (untimed) into a warehouse the metrics stages reuse."""
-    from cliffhanger.ingest.catalog import load_catalog, refresh_public_catalog
-    from cliffhanger.ingest.events import event_files, ingest_files
-    from cliffhanger.warehouse import working_database
+    from core.warehouse import working_database
+    from ingest.catalog import load_catalog, refresh_public_catalog
+    from ingest.events import event_files, ingest_files
 
     shutil.rmtree(home, ignore_errors=True)
     with working_database(_metrics_paths(home)) as con:
@@ -187,8 +187,8 @@ def prepare_metrics_home(data: str, home: str) -> dict:
 
 def metrics_full_stage(home: str) -> dict:
     """Every analytics object of issue #4 rebuilt from all stored events."""
-    from cliffhanger.config import MetricParams
-    from cliffhanger.warehouse import working_database
+    from core.config import MetricParams
+    from core.warehouse import working_database
     from features import build_all
 
     with working_database(_metrics_paths(home)) as con:
@@ -198,11 +198,11 @@ def metrics_full_stage(home: str) -> dict:
 
 def prepare_increment_home(data: str, home: str) -> dict:
     """A warehouse holding the first 13 days, built; the 14th day is what each run adds."""
-    from cliffhanger.config import MetricParams
-    from cliffhanger.ingest.catalog import load_catalog, refresh_public_catalog
-    from cliffhanger.ingest.events import event_files, ingest_files
-    from cliffhanger.warehouse import working_database
+    from core.config import MetricParams
+    from core.warehouse import working_database
     from features import build_all
+    from ingest.catalog import load_catalog, refresh_public_catalog
+    from ingest.events import event_files, ingest_files
 
     shutil.rmtree(home, ignore_errors=True)
     paths = _metrics_paths(home)
@@ -219,10 +219,10 @@ def prepare_increment_home(data: str, home: str) -> dict:
 
 def metrics_increment_stage(home: str, last_day: str) -> dict:
     """Ingest the 14th day (not timed), then bring every analytics object up to date (timed)."""
-    from cliffhanger.config import MetricParams
-    from cliffhanger.ingest.events import ingest_files
-    from cliffhanger.warehouse import working_database
+    from core.config import MetricParams
+    from core.warehouse import working_database
     from features import build_all
+    from ingest.events import ingest_files
 
     paths = _metrics_paths(home)
     shutil.copyfile(Path(home) / "template.duckdb", paths.working_db)
@@ -237,8 +237,8 @@ def metrics_increment_stage(home: str, last_day: str) -> dict:
 
 def sessions_stage(home: str) -> dict:
     """Cliffhanger's sessions stage: sessions and episode views from all stored events."""
-    from cliffhanger.config import MetricParams
-    from cliffhanger.warehouse import working_database
+    from core.config import MetricParams
+    from core.warehouse import working_database
     from features.sessions import build_sessions
 
     with working_database(_metrics_paths(home)) as con:

@@ -19,7 +19,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import click
 from rich.console import Console
 
-from cliffhanger.config import paths
+from cliffhanger.errors import UserError
+from core.config import paths
 
 
 @click.group(
@@ -44,14 +45,6 @@ concurrency:
   runs:
     max_concurrent_runs: 1
 """
-
-
-class UserError(Exception):
-    """A mistake the user can fix; printed as one line."""
-
-    def __init__(self, message: str, exit_code: int = 1):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def ensure_dagster_home() -> Path:
@@ -118,8 +111,8 @@ def generate(
     start: str,
 ) -> None:
     """Write a realistic synthetic micro-drama data set: catalog/ and daily events/ files."""
-    from cliffhanger.generate import GenerateError, GenerateSpec
-    from cliffhanger.generate import generate as run_generate
+    from synthetic import GenerateError, GenerateSpec
+    from synthetic import generate as run_generate
 
     try:
         start_date = dt.date.fromisoformat(start)
@@ -169,12 +162,12 @@ def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from cliffhanger.config import metric_params
-    from cliffhanger.ingest.catalog import is_catalog_folder, load_catalog, refresh_public_catalog
-    from cliffhanger.ingest.events import event_files, ingest_files, replay_quarantine
-    from cliffhanger.ingest.public import publish_ingestion_tables
-    from cliffhanger.warehouse import publish, working_database
+    from core.config import metric_params
+    from core.warehouse import publish, working_database
     from features import build_all
+    from ingest.catalog import is_catalog_folder, load_catalog, refresh_public_catalog
+    from ingest.events import event_files, ingest_files, replay_quarantine
+    from ingest.public import publish_ingestion_tables
 
     missing = [str(p) for p in inputs if not p.exists()]
     if missing:
@@ -311,8 +304,8 @@ def demo(fresh: bool, no_serve: bool, host: str, api_port: int, dashboard_port: 
             shutil.copytree(SAMPLE_DIR, landing, dirs_exist_ok=True)
             out.print(f"copied the committed sample data set {SAMPLE_DIR} to {landing}")
         else:
-            from cliffhanger.generate import GenerateSpec
-            from cliffhanger.generate import generate as run_generate
+            from synthetic import GenerateSpec
+            from synthetic import generate as run_generate
 
             with err.status("generating sample data…"):
                 run_generate(GenerateSpec(users=2000, days=14, seed=7, out=landing))
@@ -324,67 +317,9 @@ def demo(fresh: bool, no_serve: bool, host: str, api_port: int, dashboard_port: 
         out.print(f"\nNext: query it read-only with\n  {query}\nor explore the pipeline "
                   f"with `{Path(sys.argv[0]).name} dagster`.")  # fmt: skip
         return
-    _serve_demo(host, api_port, dashboard_port, query)
+    from cliffhanger.demo import serve_demo
 
-
-def _serve_demo(host: str, api_port: int, dashboard_port: int, query: str) -> None:
-    """Start the API and the dashboards, wait until both answer, print where, run until ^C."""
-    import signal
-    import subprocess
-    import time
-    import urllib.request
-
-    me = [sys.executable, "-m", "cliffhanger.cli"]
-    servers = {
-        "API": (me + ["serve", "--host", host, "--port", str(api_port)],
-                f"http://{host}:{api_port}/healthz", f"http://{host}:{api_port}/docs"),
-        "dashboards": (me + ["dashboard", "--host", host, "--port", str(dashboard_port)],
-                       f"http://{host}:{dashboard_port}/_stcore/health",
-                       f"http://{host}:{dashboard_port}"),
-    }  # fmt: skip
-    procs = {name: subprocess.Popen(cmd, start_new_session=True)
-             for name, (cmd, _, _) in servers.items()}  # fmt: skip
-
-    def stop(*_: object) -> None:
-        for proc in procs.values():
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-
-    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
-    try:
-        with err.status("starting the API and the dashboards…"):
-            deadline = time.monotonic() + 120
-            waiting = dict(servers)
-            while waiting and time.monotonic() < deadline:
-                for name, (_, health, _) in list(waiting.items()):
-                    if procs[name].poll() is not None:
-                        raise UserError(f"the {name} server exited with code "
-                                        f"{procs[name].returncode}; is the port in use?")  # fmt: skip
-                    try:
-                        with urllib.request.urlopen(health, timeout=2) as response:  # noqa: S310 (loopback URL we built)
-                            if response.status == 200:
-                                del waiting[name]
-                    except OSError:
-                        pass
-                time.sleep(0.5)
-            if waiting:
-                raise UserError(f"{', '.join(waiting)} did not come up within 120 s")
-        out.print("\n[bold]Cliffhanger is up[/bold] (Ctrl-C stops both servers):")
-        for name, (_, _, url) in servers.items():
-            out.print(f"  {name:<11} {url}")
-        out.print(f"  warehouse   {query}")
-        while all(proc.poll() is None for proc in procs.values()):
-            time.sleep(1)
-        raise UserError("a server stopped unexpectedly; see its output above")
-    except KeyboardInterrupt:
-        out.print("stopping…")
-    finally:
-        stop()
+    serve_demo(host, api_port, dashboard_port, query)
 
 
 @app.command(name="dagster")
@@ -480,8 +415,8 @@ def main(argv: list[str] | None = None) -> None:
         err.print(f"cliffhanger: error: {exc}", soft_wrap=True, markup=False)
         sys.exit(exc.exit_code)
     except Exception as exc:  # known library errors that are user mistakes
-        from cliffhanger.ingest.catalog import CatalogError
-        from cliffhanger.warehouse import WarehouseError
+        from core.warehouse import WarehouseError
+        from ingest.catalog import CatalogError
 
         if isinstance(exc, CatalogError | WarehouseError | FileNotFoundError | PermissionError):
             err.print(f"cliffhanger: error: {exc}", soft_wrap=True, markup=False)

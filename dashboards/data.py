@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
-from cliffhanger.config import paths
+from core.config import paths
 
 SCHEMA = "analytics"
 # query results: long enough that page switches and widget changes are instant, short enough

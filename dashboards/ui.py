@@ -64,7 +64,7 @@ def require_warehouse() -> data.Snapshot:
     try:
         return data.snapshot()
     except data.NoWarehouse:
-        from cliffhanger.config import paths
+        from core.config import paths
 
         st.info(NO_WAREHOUSE.format(path=paths().warehouse), icon=":material/database:")
         st.stop()

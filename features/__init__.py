@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from cliffhanger.config import MetricParams
+from core.config import MetricParams
 
 EVENT_GRAIN_TABLES = ("events", "sessions", "episode_views")
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import duckdb
 
-from cliffhanger.config import MetricParams
-from cliffhanger.schema_docs import apply_comments
-from features.sqlfile import run, statements
+from core.config import MetricParams
+from core.schema_docs import apply_comments
+from core.sqlfile import run, statements
 
 _STATEMENTS = statements(Path(__file__).with_name("catalog_metrics.sql"))
 _CURVE = statements(Path(__file__).with_name("retention_curve.sql"))

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import duckdb
 
-from cliffhanger.config import MetricParams
-from features.sqlfile import run, statements
+from core.config import MetricParams
+from core.sqlfile import run, statements
 
 _HERE = Path(__file__).parent
 _RESET = statements(_HERE / "sessions_reset.sql")
@@ -179,7 +179,7 @@ def build_sessions(
 
 def document_event_grain(con: duckdb.DuckDBPyConnection, comment: bool = True) -> dict[str, int]:
     """``COMMENT ON`` the event-grain tables (when they were recreated) and count their rows."""
-    from cliffhanger.schema_docs import apply_comments
+    from core.schema_docs import apply_comments
 
     counts = {}
     tables = ("events", "sessions", "episode_views")

@@ -32,7 +32,7 @@ def _replace_table(con: duckdb.DuckDBPyConnection, name: str, frame: pl.DataFram
 
 def save_selection(con: duckdb.DuckDBPyConnection, selection: Selection, version: str) -> int:
     """``analytics.model_evaluation`` and the private record of what the gate decided."""
-    from cliffhanger.schema_docs import apply_comments
+    from core.schema_docs import apply_comments
 
     rows = _replace_table(con, "model_evaluation", evaluation_rows(selection, version))
     apply_comments(con, "model_evaluation")
@@ -95,7 +95,7 @@ def publish_served(
     active_days: int = 7,
 ) -> dict[str, object]:
     """Write ``analytics.recommendations`` / ``similar_series`` and publish the model bundle."""
-    from cliffhanger.schema_docs import apply_comments
+    from core.schema_docs import apply_comments
     from models.bundle import BundleContent, write_bundle
 
     half_life = float(selection_record["tuned"].get("trending", {}).get("half_life_days", 3.0))

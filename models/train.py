@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from features.sqlfile import run, statements
+from core.sqlfile import run, statements
 from models.evaluate import Selection, build_model, catalog_stories, data_end
 from models.interactions import (
     DEFAULT_WEIGHTS,

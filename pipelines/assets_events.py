@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from cliffhanger.config import metric_params
+from core.config import metric_params
 from features.sessions import build_sessions, document_event_grain
 from pipelines.assets_ingest import catalog, ingested_events
 from pipelines.resources import CliffhangerStore

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from cliffhanger.ingest.catalog import load_catalog, refresh_public_catalog
-from cliffhanger.ingest.events import event_files, ingest_files
-from cliffhanger.ingest.public import publish_ingestion_tables
+from ingest.catalog import load_catalog, refresh_public_catalog
+from ingest.events import event_files, ingest_files
+from ingest.public import publish_ingestion_tables
 from pipelines.resources import CliffhangerStore
 
 

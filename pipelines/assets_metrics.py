@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from cliffhanger.config import metric_params
+from core.config import metric_params
 from features.catalog_metrics import build_catalog_metrics
 from features.engagement import build_engagement
 from features.funnel import build_funnel

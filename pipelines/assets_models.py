@@ -4,7 +4,7 @@ import datetime as dt
 
 import dagster as dg
 
-from cliffhanger.config import metric_params
+from core.config import metric_params
 from models.evaluate import NotEnoughHistory, fallback_selection, tune_and_evaluate
 from models.publish import (
     load_selection_record,

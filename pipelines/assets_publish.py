@@ -2,8 +2,8 @@
 
 import dagster as dg
 
-from cliffhanger.config import metric_params
-from cliffhanger.warehouse import publish
+from core.config import metric_params
+from core.warehouse import publish
 from pipelines.assets_ingest import catalog, ingested_events
 from pipelines.resources import CliffhangerStore
 

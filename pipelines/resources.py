@@ -9,8 +9,8 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from cliffhanger.config import Paths, paths
-from cliffhanger.warehouse import working_database
+from core.config import Paths, paths
+from core.warehouse import working_database
 
 
 class CliffhangerStore(dg.ConfigurableResource):

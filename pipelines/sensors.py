@@ -5,7 +5,7 @@ import json
 
 import dagster as dg
 
-from cliffhanger.ingest.reader import file_format
+from ingest.reader import file_format
 from pipelines.resources import CliffhangerStore
 
 

@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cliffhanger.config import paths
+from core.config import paths
 from serving.metrics import ApiMetrics
 from serving.model import NotAvailable, ServingModel, UnknownLanguage, UnknownSeries
 from serving.state import ModelHolder

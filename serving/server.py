@@ -10,7 +10,7 @@ import socket
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
-from cliffhanger.config import paths
+from core.config import paths
 
 log = logging.getLogger("cliffhanger.serving")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cliffhanger.generate import GenerateSpec, generate
+from synthetic import GenerateSpec, generate
 
 # implicit and numpy: one BLAS thread, as in production (implicit warns otherwise)
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

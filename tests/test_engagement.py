@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from cliffhanger.config import MetricParams, Paths
-from cliffhanger.ingest.catalog import load_catalog, refresh_public_catalog
-from cliffhanger.ingest.events import ingest_file
-from cliffhanger.warehouse import working_database
+from core.config import MetricParams, Paths
+from core.warehouse import working_database
 from features.engagement import build_engagement
 from features.sessions import build_sessions
+from ingest.catalog import load_catalog, refresh_public_catalog
+from ingest.events import ingest_file
 
 NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
 D1 = "2026-09-07"

@@ -10,14 +10,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from cliffhanger.config import MetricParams, Paths
-from cliffhanger.generate import GenerateSpec, generate
-from cliffhanger.ingest.catalog import load_catalog, refresh_public_catalog
-from cliffhanger.ingest.events import event_files, ingest_files
-from cliffhanger.warehouse import working_database
+from core.config import MetricParams, Paths
+from core.warehouse import working_database
 from features.engagement import build_engagement
 from features.funnel import Z_95, build_funnel
 from features.sessions import build_sessions
+from ingest.catalog import load_catalog, refresh_public_catalog
+from ingest.events import event_files, ingest_files
+from synthetic import GenerateSpec, generate
 from tests.test_engagement import paths  # noqa: F401 (the hand-built fixture)
 
 COLUMNS = (

@@ -10,12 +10,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from cliffhanger.config import MetricParams, Paths
-from cliffhanger.generate import GenerateSpec, generate
-from cliffhanger.ingest.catalog import load_catalog, refresh_public_catalog
-from cliffhanger.ingest.events import event_files, ingest_file, ingest_files
-from cliffhanger.warehouse import working_database
+from core.config import MetricParams, Paths
+from core.warehouse import working_database
 from features import build_all
+from ingest.catalog import load_catalog, refresh_public_catalog
+from ingest.events import event_files, ingest_file, ingest_files
+from synthetic import GenerateSpec, generate
 from tests.test_engagement import D1, D2, EVENTS, NOW, ev, hand_catalog
 
 ANALYTICS = (

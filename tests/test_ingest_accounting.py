@@ -10,11 +10,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from cliffhanger.config import Paths
-from cliffhanger.generate import GenerateSpec, generate
-from cliffhanger.ingest.catalog import load_catalog
-from cliffhanger.ingest.events import event_files, ingest_file, replay_quarantine
-from cliffhanger.warehouse import working_database
+from core.config import Paths
+from core.warehouse import working_database
+from ingest.catalog import load_catalog
+from ingest.events import event_files, ingest_file, replay_quarantine
+from synthetic import GenerateSpec, generate
 
 NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
 EVENT_COLUMNS = (

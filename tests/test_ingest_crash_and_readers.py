@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from cliffhanger.config import Paths
-from cliffhanger.generate import GenerateSpec, generate
-from cliffhanger.warehouse import working_database
+from core.config import Paths
+from core.warehouse import working_database
+from synthetic import GenerateSpec, generate
 
 pytestmark = pytest.mark.slow
 

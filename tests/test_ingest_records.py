@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from cliffhanger.config import Paths
-from cliffhanger.ingest.catalog import load_catalog
-from cliffhanger.ingest.events import ingest_file
-from cliffhanger.warehouse import working_database
+from core.config import Paths
+from core.warehouse import working_database
+from ingest.catalog import load_catalog
+from ingest.events import ingest_file
 
 NOW = dt.datetime(2026, 11, 26, tzinfo=dt.UTC)
 UTC = dt.UTC
@@ -385,7 +385,7 @@ def test_a_file_refused_half_way_leaves_nothing_behind(paths: Paths, tmp_path: P
     after = tmp_path / "b_after.jsonl"
     after.write_text("\n".join(records[:3]) + "\n")
     with working_database(paths) as con:
-        from cliffhanger.ingest.events import ingest_files
+        from ingest.events import ingest_files
 
         first, second = ingest_files(con, [broken, after], now=NOW)
         stored = con.execute("SELECT event_id FROM raw.events ORDER BY 1").fetchall()

@@ -13,12 +13,12 @@ import dagster as dg
 import duckdb
 import pytest
 
-from cliffhanger.config import Paths
-from cliffhanger.generate import GenerateSpec, generate
-from cliffhanger.ingest.catalog import CatalogError, load_catalog
-from cliffhanger.warehouse import connect_published, published_version, working_database
+from core.config import Paths
+from core.warehouse import connect_published, published_version, working_database
+from ingest.catalog import CatalogError, load_catalog
 from pipelines.definitions import ALL_ASSETS, ALL_CHECKS, defs
 from pipelines.resources import CliffhangerStore
+from synthetic import GenerateSpec, generate
 
 
 @pytest.fixture()
@@ -258,9 +258,9 @@ def test_the_landing_sensor_requests_a_run_for_new_files(home: Path) -> None:
 
 
 def test_the_data_dictionary_is_in_step_with_the_warehouse_comments() -> None:
-    from cliffhanger.schema_docs import render_markdown
+    from core.schema_docs import render_markdown
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "data-dictionary.md"
     assert doc.read_text() == render_markdown(), (
-        "regenerate: python -m cliffhanger.schema_docs > docs/data-dictionary.md"
+        "regenerate: python -m core.schema_docs > docs/data-dictionary.md"
     )

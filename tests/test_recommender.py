@@ -9,18 +9,18 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from cliffhanger.config import MetricParams, Paths
-from cliffhanger.generate import GenerateSpec, generate
-from cliffhanger.ingest.catalog import load_catalog, refresh_public_catalog
-from cliffhanger.ingest.events import event_files, ingest_files
-from cliffhanger.warehouse import working_database
+from core.config import MetricParams, Paths
+from core.warehouse import working_database
 from features import build_all
+from ingest.catalog import load_catalog, refresh_public_catalog
+from ingest.events import event_files, ingest_files
 from models.bundle import current_bundle_path, load_bundle
 from models.evaluate import catalog_stories, make_split, tune_and_evaluate
 from models.interactions import InteractionWeights
 from pipelines.assets_models import RecommenderConfig
 from pipelines.definitions import ALL_ASSETS, ALL_CHECKS
 from pipelines.resources import CliffhangerStore
+from synthetic import GenerateSpec, generate
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_the_pipeline_publishes_a_bundle_and_blocks_a_forced_broken_model(
     assert bundle.manifest["fallback"] is False
     assert served in {"als", "bpr", "item_knn", "ease"}
     # every active user's list avoids what they started, in any language version
-    from cliffhanger.warehouse import connect_published
+    from core.warehouse import connect_published
 
     con = connect_published(store.paths())
     clash = con.execute(

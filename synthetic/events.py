@@ -7,9 +7,9 @@ import binascii
 import numpy as np
 import polars as pl
 
-from cliffhanger.generate.catalog import LANGUAGES, Catalog
-from cliffhanger.generate.population import PLATFORMS, Users
-from cliffhanger.generate.simulate import COIN_PACK_P, COIN_PACKS, SUBSCRIPTION_USD, Simulation
+from synthetic.catalog import LANGUAGES, Catalog
+from synthetic.population import PLATFORMS, Users
+from synthetic.simulate import COIN_PACK_P, COIN_PACKS, SUBSCRIPTION_USD, Simulation
 
 UNLOCK_METHODS = np.array(["", "ad", "coins", "subscription"])
 HEARTBEAT_S = 5

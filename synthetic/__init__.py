@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from cliffhanger.generate.catalog import build_catalog
-from cliffhanger.generate.events import build_events
-from cliffhanger.generate.faults import inject_faults
-from cliffhanger.generate.population import build_users
-from cliffhanger.generate.records import logical_records
-from cliffhanger.generate.simulate import simulate
-from cliffhanger.generate.writers import write_event_files
+from synthetic.catalog import build_catalog
+from synthetic.events import build_events
+from synthetic.faults import inject_faults
+from synthetic.population import build_users
+from synthetic.records import logical_records
+from synthetic.simulate import simulate
+from synthetic.writers import write_event_files
 
 FORMATS = ("jsonl", "parquet", "segment")
 MANIFEST = "manifest.json"

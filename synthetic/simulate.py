@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from cliffhanger.generate.catalog import Catalog
-from cliffhanger.generate.population import HOUR_MS, Users, local_hour_ms
+from synthetic.catalog import Catalog
+from synthetic.population import HOUR_MS, Users, local_hour_ms
 
 DAY_MS = 86_400_000
 

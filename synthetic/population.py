@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cliffhanger.generate.catalog import GENRE_WEIGHTS, GENRES, LANGUAGES, LATENT_DIMS
+from synthetic.catalog import GENRE_WEIGHTS, GENRES, LANGUAGES, LATENT_DIMS
 
 USER_LANGUAGE_P = np.array([0.60, 0.15, 0.10, 0.07, 0.05, 0.03])
 # country per language and its UTC offset in hours (for the time-of-day rhythm)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import duckdb
 
-from cliffhanger.ingest.catalog import ensure_schema as ensure_catalog_schema
-from cliffhanger.ingest.reader import (
+from ingest.catalog import ensure_schema as ensure_catalog_schema
+from ingest.reader import (
     MAX_RECORD_BYTES,
     FileInfo,
     FileRefused,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 
-from cliffhanger.schema_docs import apply_comments
+from core.schema_docs import apply_comments
 
 
 def publish_ingestion_tables(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

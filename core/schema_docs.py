@@ -333,8 +333,8 @@ def render_markdown() -> str:
         "texts are stored as DuckDB comments: `SELECT table_name, comment FROM duckdb_tables()`",
         "and `SELECT column_name, comment FROM duckdb_columns() WHERE table_name = '...'`.",
         "",
-        "This page is generated from `cliffhanger/schema_docs.py` "
-        "(`python -m cliffhanger.schema_docs > docs/data-dictionary.md`); a test keeps the two "
+        "This page is generated from `core/schema_docs.py` "
+        "(`python -m core.schema_docs > docs/data-dictionary.md`); a test keeps the two "
         "in step.",
         "",
         "`analytics.snapshot_info` (one row) says which snapshot you have open, when it was "

@@ -268,7 +268,7 @@ def load_catalog(con: duckdb.DuckDBPyConnection, folder: Path) -> CatalogLoad:
 
 def refresh_public_catalog(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Rebuild ``analytics.series`` and ``analytics.episodes`` from the raw catalog."""
-    from cliffhanger.schema_docs import apply_comments
+    from core.schema_docs import apply_comments
 
     ensure_schema(con)
     con.execute(

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import duckdb
 
-from cliffhanger.config import Paths
-from cliffhanger.schema_docs import sql_literal
+from core.config import Paths
+from core.schema_docs import sql_literal
 
 PUBLIC_SCHEMA = "analytics"
 SNAPSHOT_PREFIX = "cliffhanger-"

@@ -17,7 +17,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cliffhanger.generate.records import LOCALES, SEGMENT_PLAYBACK_EVENTS
+from synthetic.records import LOCALES, SEGMENT_PLAYBACK_EVENTS
 
 
 def _q(expr: pl.Expr) -> pl.Expr:

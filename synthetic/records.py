@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from cliffhanger.generate.catalog import Catalog
-from cliffhanger.generate.population import Users
+from synthetic.catalog import Catalog
+from synthetic.population import Users
 
 SEGMENT_NAMES = {
     "episode_start": "Video Content Started",
