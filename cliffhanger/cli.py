@@ -157,112 +157,118 @@ def generate(
 def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
     """Ingest catalog folders (first), event files and folders of event files.
 
-    Prints each file's accounting: records in = loaded + quarantined + duplicates.
+    Runs the pipeline's ingest and metric assets on these paths (a Dagster run, under the
+    same blocking checks as `cliffhanger run`), then publishes a snapshot. Prints each file's
+    accounting: records in = loaded + quarantined + duplicates.
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from core.config import metric_params
-    from core.warehouse import publish, working_database
-    from features import build_all
-    from ingest.catalog import is_catalog_folder, load_catalog, refresh_public_catalog
-    from ingest.events import event_files, ingest_files, replay_quarantine
-    from ingest.public import publish_ingestion_tables
+    from ingest.catalog import is_catalog_folder
+    from ingest.events import event_files
 
     missing = [str(p) for p in inputs if not p.exists()]
     if missing:
         raise UserError(f"no such file or folder: {', '.join(missing)}", 2)
     catalogs = [p for p in inputs if is_catalog_folder(p)]
-    files = event_files(p for p in inputs if p not in catalogs)
-    if not files and not catalogs:
+    events = [p for p in inputs if p not in catalogs]
+    if not event_files(events) and not catalogs:
         raise UserError("nothing to ingest: the folders hold no files", 2)
-    results: list = []
-    with working_database(paths()) as con:
-        for folder in catalogs:
-            loaded = load_catalog(con, folder)
-            out.print(
-                f"catalog {folder}: {loaded.series} series ({loaded.new_series} new), "
-                f"{loaded.episodes} episodes"
-            )
-        if catalogs:
-            refresh_public_catalog(con)
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.fields[records]:,} records"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
-            task = bar.add_task(f"ingesting {len(files)} file(s)", total=None, records=0)
-            results = ingest_files(
-                con,
-                files,
-                progress=lambda n: bar.update(task, records=bar.tasks[task].fields["records"] + n),
-            )
-        if replay:
-            r = replay_quarantine(con)
-            out.print(
-                f"replay: {r.examined} quarantined records re-examined, {r.loaded} loaded, "
-                f"{r.duplicates} duplicates, {r.still_quarantined} still quarantined"
-            )
-        if not no_publish and (results or catalogs or replay):
-            with err.status("publishing the warehouse snapshot…"):
-                publish_ingestion_tables(con)
-                build_all(con, metric_params())
-                snap = publish(con, paths(), info={"metric_params": metric_params().as_dict()})
-    if results:
+    run_config = {
+        "ops": {
+            "catalog": {"config": {"folders": [str(p) for p in catalogs]}},
+            "ingested_events": {"config": {"paths": [str(p) for p in events], "replay": replay}},
+        }
+    }
+    result = _run_pipeline(
+        "ingest_only" if no_publish else "ingest_and_publish", run_config, quiet=True
+    )
+    meta = _materialized(result)
+    for loaded in meta.get("catalog", {}).get("loaded", []):
+        out.print(
+            f"catalog {loaded['folder']}: {loaded['series']} series ({loaded['new_series']} "
+            f"new), {loaded['episodes']} episodes"
+        )
+    files = meta.get("ingested_events", {}).get("files", [])
+    if files:
         table = Table("file", "status", "records in", "loaded", "quarantined", "duplicates")
         table.columns[1].no_wrap = True
-        for r in results:
-            table.add_row(
-                Path(r.file_path).name,
-                r.status,
-                f"{r.records_in:,}",
-                f"{r.loaded:,}",
-                f"{r.quarantined:,}",
-                f"{r.duplicates:,}",
-            )
-        table.add_row(
-            "total",
-            "",
-            f"{sum(r.records_in for r in results):,}",
-            f"{sum(r.loaded for r in results):,}",
-            f"{sum(r.quarantined for r in results):,}",
-            f"{sum(r.duplicates for r in results):,}",
-            style="bold",
-        )
+        for r in files:
+            table.add_row(Path(r["file_path"]).name, r["status"], *(
+                f"{r[k]:,}" for k in ("records_in", "loaded", "quarantined", "duplicates")))  # fmt: skip
+        table.add_row("total", "", *(
+            f"{sum(r[k] for r in files):,}"
+            for k in ("records_in", "loaded", "quarantined", "duplicates")), style="bold")  # fmt: skip
         out.print(table)
-    if not no_publish and (results or catalogs or replay):
-        out.print(f"published warehouse snapshot {snap.version}: {paths().warehouse}")
-    for r in results:
-        if r.message:
-            err.print(f"{Path(r.file_path).name}: {r.message}", soft_wrap=True, markup=False)
-    refused = [r for r in results if r.status == "refused"]
+    r = meta.get("ingested_events", {}).get("replay")
+    if r:
+        out.print(
+            f"replay: {r['examined']} quarantined records re-examined, {r['loaded']} loaded, "
+            f"{r['duplicates']} duplicates, {r['still_quarantined']} still quarantined"
+        )
+    snapshot = meta.get("warehouse_snapshot", {}).get("snapshot_version")
+    if snapshot:
+        out.print(f"published warehouse snapshot {snapshot}: {paths().warehouse}")
+    for r in files:
+        if r["message"]:
+            err.print(f"{Path(r['file_path']).name}: {r['message']}", soft_wrap=True, markup=False)
+    refused = [r for r in files if r["status"] == "refused"]
     if refused:
-        raise UserError(f"{len(refused)} file(s) refused: " + "; ".join(r.message for r in refused))
+        raise UserError(
+            f"{len(refused)} file(s) refused: " + "; ".join(r["message"] for r in refused)
+        )
 
 
-def _run_pipeline(quiet: bool = False) -> None:
+class _RecordProgress:
+    """The ingest asset's progress resource, drawn as a rich status line by the CLI."""
+
+    def __init__(self, status: object) -> None:
+        self.status = status
+        self.n = 0
+
+    def records(self, n: int) -> None:
+        self.n += n
+        self.status.update(f"running the pipeline… {self.n:,} records read")  # type: ignore[attr-defined]
+
+
+def _materialized(result: object) -> dict[str, dict[str, object]]:
+    """asset key -> its materialization's metadata values, for the run's assets."""
+    found: dict[str, dict[str, object]] = {}
+    for event in result.get_asset_materialization_events():  # type: ignore[attr-defined]
+        mat = event.materialization
+        found[mat.asset_key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+    return found
+
+
+def _run_pipeline(
+    job_name: str = "everything", run_config: dict | None = None, quiet: bool = False
+) -> object:
+    """Execute one of the Dagster jobs in-process, recorded in ``DAGSTER_HOME``.
+
+    A failed step (a bad catalog, a failing blocking check) ends as one line; the published
+    snapshot and model stay as they were.
+    """
     import dagster as dg
 
-    landing = paths().landing
-    if not (landing / "catalog").is_dir():
-        raise UserError(
-            f"no catalog in the landing folder {landing}: run `cliffhanger generate --out "
-            f"{landing}` or set CLIFFHANGER_LANDING"
-        )
     ensure_dagster_home()
     from pipelines.definitions import defs
 
-    job = defs.resolve_job_def("everything")
-    with dg.DagsterInstance.get() as instance, err.status("running the pipeline…"):
+    job = defs.resolve_job_def(job_name)
+    config = {**(run_config or {}),
+              "loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # fmt: skip
+    with dg.DagsterInstance.get() as instance, err.status("running the pipeline…") as status:
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            run_config=config,
+            resources={"progress": _RecordProgress(status)},
         )
     if not result.success:
+        checks = sorted(e.check_name for e in result.get_asset_check_evaluations() if not e.passed)
+        if checks:
+            raise UserError(
+                f"blocking check(s) failed: {', '.join(checks)}; nothing downstream ran and "
+                "the published warehouse and model were kept (`cliffhanger dagster` shows the run)"
+            )
         failures = [e for e in result.all_events if e.is_step_failure]
         if failures:
             error = failures[0].step_failure_data.error
@@ -273,11 +279,11 @@ def _run_pipeline(quiet: bool = False) -> None:
             raise UserError(f"pipeline step {failures[0].step_key} failed: {message}")
         raise UserError("the pipeline run failed; see the Dagster logs")
     if not quiet:
-        for event in result.get_asset_materialization_events():
-            mat = event.materialization
-            rows = {k: v.value for k, v in mat.metadata.items() if isinstance(v.value, int)}
-            out.print(f"materialized {mat.asset_key.to_user_string()}: {rows}")
+        for key, meta in _materialized(result).items():
+            rows = {k: v for k, v in meta.items() if isinstance(v, int)}
+            out.print(f"materialized {key}: {rows}")
         out.print(f"published warehouse: {paths().warehouse}")
+    return result
 
 
 @app.command()

@@ -2,10 +2,9 @@
 
 import dagster as dg
 
-from core.config import metric_params
 from features.sessions import build_sessions, document_event_grain
 from pipelines.assets_ingest import catalog, ingested_events
-from pipelines.resources import CliffhangerStore
+from pipelines.resources import CliffhangerStore, MetricSettings
 
 
 @dg.multi_asset(
@@ -33,12 +32,12 @@ from pipelines.resources import CliffhangerStore
         ),
     ]  # fmt: skip
 )
-def event_grain(store: CliffhangerStore):
+def event_grain(store: CliffhangerStore, settings: MetricSettings):
     """Sessions and episode views of new events (or all events on a full rebuild)."""
     with store.connect() as con:
         con.execute("BEGIN TRANSACTION")
         try:
-            build = build_sessions(con, metric_params())
+            build = build_sessions(con, settings.params())
             counts = document_event_grain(con, comment=build.mode == "full")
             con.execute("COMMIT")
         except BaseException:
@@ -55,9 +54,11 @@ def event_grain(store: CliffhangerStore):
 
 
 @dg.asset_check(asset="sessions", blocking=True)
-def sessions_cover_every_event(store: CliffhangerStore) -> dg.AssetCheckResult:
+def sessions_cover_every_event(
+    store: CliffhangerStore, settings: MetricSettings
+) -> dg.AssetCheckResult:
     """Every event belongs to exactly one session: sessions tile each user's timeline."""
-    gap = metric_params().session_gap_minutes
+    gap = settings.params().session_gap_minutes
     with store.connect() as con:
         stored, covered, overlapping, orphan_views = con.execute(
             """

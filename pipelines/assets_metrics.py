@@ -2,19 +2,18 @@
 
 import dagster as dg
 
-from core.config import metric_params
 from features.catalog_metrics import build_catalog_metrics
 from features.engagement import build_engagement
 from features.funnel import build_funnel
 from features.sessions import last_build_mode
-from pipelines.resources import CliffhangerStore
+from pipelines.resources import CliffhangerStore, MetricSettings
 
 
 @dg.asset(group_name="metrics", deps=["sessions", "episode_views"], kinds={"duckdb"})
-def daily_engagement(store: CliffhangerStore) -> dg.MaterializeResult:
+def daily_engagement(store: CliffhangerStore, settings: MetricSettings) -> dg.MaterializeResult:
     """DAU, sessions, episodes per session and binge rate per UTC date."""
     with store.connect() as con:
-        counts = build_engagement(con, metric_params())
+        counts = build_engagement(con, settings.params())
     return dg.MaterializeResult(metadata={"rows": counts["daily_engagement"]})
 
 
@@ -35,10 +34,12 @@ def engagement_rates_in_unit_interval(store: CliffhangerStore) -> dg.AssetCheckR
 
 
 @dg.asset(group_name="metrics", deps=["episode_views", "sessions"], kinds={"duckdb"})
-def series_episode_funnel(store: CliffhangerStore) -> dg.MaterializeResult:
+def series_episode_funnel(
+    store: CliffhangerStore, settings: MetricSettings
+) -> dg.MaterializeResult:
     """Per series and episode: viewers, completion, continuation, Kaplan-Meier drop-off."""
     with store.connect() as con:
-        rows = build_funnel(con, metric_params())
+        rows = build_funnel(con, settings.params())
         paywalls, dropoffs = con.execute(
             "SELECT count(*) FILTER (WHERE is_paywall_episode), "
             "count(*) FILTER (WHERE is_dropoff_point) FROM analytics.series_episode_funnel"
@@ -105,11 +106,11 @@ def funnel_is_consistent(store: CliffhangerStore) -> dg.AssetCheckResult:
         ),
     ]  # fmt: skip
 )
-def catalog_metrics(store: CliffhangerStore):
+def catalog_metrics(store: CliffhangerStore, settings: MetricSettings):
     """Within-episode retention curves, retention cohorts and the series scorecard."""
     with store.connect() as con:
         incremental = last_build_mode(con) != "full"
-        counts = build_catalog_metrics(con, metric_params(), incremental=incremental)
+        counts = build_catalog_metrics(con, settings.params(), incremental=incremental)
     for table, rows in counts.items():
         yield dg.MaterializeResult(asset_key=table, metadata={"rows": rows})
 

@@ -4,7 +4,6 @@ import datetime as dt
 
 import dagster as dg
 
-from core.config import metric_params
 from models.evaluate import NotEnoughHistory, fallback_selection, tune_and_evaluate
 from models.publish import (
     load_selection_record,
@@ -14,7 +13,7 @@ from models.publish import (
 )
 from models.recommenders import BASELINES
 from models.train import model_version
-from pipelines.resources import CliffhangerStore
+from pipelines.resources import CliffhangerStore, MetricSettings
 
 
 class RecommenderConfig(dg.Config):
@@ -25,14 +24,17 @@ class RecommenderConfig(dg.Config):
 
 @dg.asset(group_name="models", deps=["episode_views", "sessions"], kinds={"python", "duckdb"})
 def model_evaluation(
-    context: dg.AssetExecutionContext, store: CliffhangerStore, config: RecommenderConfig
+    context: dg.AssetExecutionContext,
+    store: CliffhangerStore,
+    settings: MetricSettings,
+    config: RecommenderConfig,
 ) -> dg.MaterializeResult:
     """Every model tuned on validation and scored on the test period, with bootstrap CIs."""
     now = dt.datetime.now(dt.UTC)
     with store.connect() as con:
         try:
             selection = tune_and_evaluate(
-                con, test_days=metric_params().test_days,
+                con, test_days=settings.params().test_days,
                 force_served=config.force_model or None, progress=context.log.info,
             )  # fmt: skip
         except NotEnoughHistory as exc:
@@ -103,7 +105,9 @@ def served_model_beats_baselines(store: CliffhangerStore) -> dg.AssetCheckResult
         ),
     ]  # fmt: skip
 )
-def served_model(context: dg.AssetExecutionContext, store: CliffhangerStore):
+def served_model(
+    context: dg.AssetExecutionContext, store: CliffhangerStore, settings: MetricSettings
+):
     """The gate's choice trained on all data; batch recommendations; the API bundle."""
     from models.train import train_served
 
@@ -118,7 +122,7 @@ def served_model(context: dg.AssetExecutionContext, store: CliffhangerStore):
             ).fetchall()
         }
         out = publish_served(con, served, record, metrics, store.paths().models_dir,
-                             active_days=metric_params().test_days)  # fmt: skip
+                             active_days=settings.params().test_days)  # fmt: skip
     context.log.info(f"published bundle {out['bundle']} ({out['served']})")
     yield dg.MaterializeResult(asset_key="model_bundle", metadata={
         "path": out["bundle"], "model_version": record["model_version"],

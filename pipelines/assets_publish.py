@@ -2,10 +2,9 @@
 
 import dagster as dg
 
-from core.config import metric_params
 from core.warehouse import publish
 from pipelines.assets_ingest import catalog, ingested_events
-from pipelines.resources import CliffhangerStore
+from pipelines.resources import CliffhangerStore, MetricSettings
 
 
 @dg.asset(
@@ -28,7 +27,7 @@ from pipelines.resources import CliffhangerStore
     kinds={"duckdb"},
 )
 def warehouse_snapshot(
-    context: dg.AssetExecutionContext, store: CliffhangerStore
+    context: dg.AssetExecutionContext, store: CliffhangerStore, settings: MetricSettings
 ) -> dg.MaterializeResult:
     """A new versioned snapshot of the analytics schema, atomically made the public warehouse."""
     paths = store.paths()
@@ -36,7 +35,7 @@ def warehouse_snapshot(
         snap = publish(
             con,
             paths,
-            info={"metric_params": metric_params().as_dict(), "run_id": context.run.run_id},
+            info={"metric_params": settings.params().as_dict(), "run_id": context.run.run_id},
         )
     context.log.info(f"published {snap.path} as {paths.warehouse}")
     return dg.MaterializeResult(

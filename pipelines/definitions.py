@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from core.config import metric_params, paths
 from pipelines.assets_events import event_grain, sessions_cover_every_event
 from pipelines.assets_ingest import (
     accounting_balances,
@@ -20,7 +21,7 @@ from pipelines.assets_metrics import (
 )
 from pipelines.assets_models import model_evaluation, served_model, served_model_beats_baselines
 from pipelines.assets_publish import warehouse_snapshot
-from pipelines.resources import CliffhangerStore
+from pipelines.resources import CliffhangerStore, MetricSettings, Progress
 from pipelines.sensors import landing_files
 
 # every asset, in the order a full run materializes them
@@ -42,13 +43,40 @@ everything = dg.define_asset_job(
     selection=dg.AssetSelection.all(),
     description="Landing folder to published warehouse: what `cliffhanger run` executes.",
 )
+# what `cliffhanger ingest` executes: the files named in its run config, then every derived
+# table and the snapshot, under the same blocking checks (the model is left to `everything`)
+DERIVED = dg.AssetSelection.groups("ingest", "core", "metrics")
+ingest_and_publish = dg.define_asset_job(
+    "ingest_and_publish",
+    selection=DERIVED | dg.AssetSelection.groups("publish"),
+    description="Named files to the derived tables and a new snapshot: `cliffhanger ingest`.",
+)
+ingest_only = dg.define_asset_job(
+    "ingest_only",
+    selection=DERIVED,
+    description="Named files to the derived tables, no snapshot: `cliffhanger ingest "
+    "--no-publish`.",
+)
+
+
+def resources(store: CliffhangerStore | None = None) -> dict[str, object]:
+    """The resources of a process, from its environment: read here, once, at the edge.
+
+    ``store`` replaces the locations (tests point it at a temporary folder).
+    """
+    return {
+        "store": store or CliffhangerStore.from_paths(paths()),
+        "settings": MetricSettings.from_params(metric_params()),
+        "progress": Progress(),
+    }
+
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[everything],
+    jobs=[everything, ingest_and_publish, ingest_only],
     sensors=[landing_files],
-    resources={"store": CliffhangerStore()},
+    resources=resources(),
     # the working database has one writer: steps of a run execute one after another
     executor=dg.in_process_executor,
 )

@@ -1,4 +1,9 @@
-"""The pipeline's one resource: where the warehouse, landing folder and models live."""
+"""The pipeline's resources: where things live, and the metric parameters in force.
+
+Both are read from the environment once, where the process starts (``definitions.py``
+for ``dagster dev``, the CLI for ``cliffhanger run``/``ingest``), and are visible and
+settable in the Dagster UI's launchpad; asset bodies never read the environment.
+"""
 
 from __future__ import annotations
 
@@ -9,36 +14,68 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from core.config import Paths, paths
+from core.config import MetricParams, Paths
 from core.warehouse import working_database
 
 
 class CliffhangerStore(dg.ConfigurableResource):
-    """Locations, defaulting to the ``CLIFFHANGER_*`` environment (see docs/configuration.md).
+    """Locations: the warehouse, the landing folder and the published models.
 
-    Tests point every field at a temporary folder.
+    Empty fields derive from ``home`` (``home/warehouse/cliffhanger.duckdb``,
+    ``home/landing``); tests point ``home`` at a temporary folder.
     """
 
-    home: str = ""
+    home: str = "."
     warehouse: str = ""
     landing: str = ""
     memory_limit: str = "4GB"
 
+    @classmethod
+    def from_paths(cls, paths: Paths) -> CliffhangerStore:
+        """The store of resolved :class:`Paths` (e.g. ``core.config.paths()``)."""
+        return cls(home=str(paths.home), warehouse=str(paths.warehouse), landing=str(paths.landing))
+
     def paths(self) -> Paths:
-        env = paths()
-        home = Path(self.home) if self.home else env.home
+        home = Path(self.home or ".")
         return Paths(
             home=home,
-            warehouse=Path(self.warehouse)
-            if self.warehouse
-            else (home / "warehouse" / "cliffhanger.duckdb" if self.home else env.warehouse),
-            landing=Path(self.landing)
-            if self.landing
-            else (home / "landing" if self.home else env.landing),
-            dagster_home=env.dagster_home,
-        )
+            warehouse=Path(self.warehouse) if self.warehouse
+            else home / "warehouse" / "cliffhanger.duckdb",
+            landing=Path(self.landing) if self.landing else home / "landing",
+            dagster_home=home / "dagster_home",
+        )  # fmt: skip
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         with working_database(self.paths(), memory_limit=self.memory_limit) as con:
             yield con
+
+
+class MetricSettings(dg.ConfigurableResource):
+    """METRICS.md's parameters (docs/configuration.md); recorded in every snapshot."""
+
+    session_gap_minutes: int = MetricParams.session_gap_minutes
+    binge_min_episodes: int = MetricParams.binge_min_episodes
+    complete_fraction: float = MetricParams.complete_fraction
+    inactive_days: int = MetricParams.inactive_days
+    bucket_s: int = MetricParams.bucket_s
+    test_days: int = MetricParams.test_days
+
+    @classmethod
+    def from_params(cls, params: MetricParams) -> MetricSettings:
+        return cls(**params.as_dict())
+
+    def params(self) -> MetricParams:
+        return MetricParams(
+            **{name: getattr(self, name) for name in MetricParams.__dataclass_fields__}
+        )
+
+
+class Progress:
+    """Where long steps report how far they are: silent unless the CLI binds its own.
+
+    A plain object bound as ``dg.ResourceParam`` (it carries a callback, not config).
+    """
+
+    def records(self, n: int) -> None:
+        """``n`` more records read."""

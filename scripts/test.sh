@@ -17,5 +17,7 @@ fi
 echo "==> ruff" >&2
 "$venv/bin/ruff" check .
 "$venv/bin/ruff" format --check .
+echo "==> import contracts (pyproject.toml [tool.importlinter])" >&2
+"$venv/bin/lint-imports" --no-cache
 echo "==> pytest" >&2
 "$venv/bin/python" -m pytest "$@"

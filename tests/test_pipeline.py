@@ -16,7 +16,7 @@ import pytest
 from core.config import Paths
 from core.warehouse import connect_published, published_version, working_database
 from ingest.catalog import CatalogError, load_catalog
-from pipelines.definitions import ALL_ASSETS, ALL_CHECKS, defs
+from pipelines.definitions import ALL_ASSETS, ALL_CHECKS, defs, resources
 from pipelines.resources import CliffhangerStore
 from synthetic import GenerateSpec, generate
 
@@ -34,7 +34,7 @@ def store_for(home: Path) -> CliffhangerStore:
 def materialize_all(home: Path) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         [*ALL_ASSETS, *ALL_CHECKS],
-        resources={"store": store_for(home)},
+        resources=resources(store_for(home)),
         instance=dg.DagsterInstance.ephemeral(),
     )
 
@@ -232,7 +232,7 @@ def test_a_failed_blocking_check_keeps_bad_data_from_readers(home: Path) -> None
         con.execute("INSERT INTO raw.events SELECT * FROM raw.events LIMIT 1")
     result = dg.materialize(
         [*ALL_ASSETS, *ALL_CHECKS],
-        resources={"store": store_for(home)},
+        resources=resources(store_for(home)),
         instance=dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )

@@ -18,7 +18,7 @@ from models.bundle import current_bundle_path, load_bundle
 from models.evaluate import catalog_stories, make_split, tune_and_evaluate
 from models.interactions import InteractionWeights
 from pipelines.assets_models import RecommenderConfig
-from pipelines.definitions import ALL_ASSETS, ALL_CHECKS
+from pipelines.definitions import ALL_ASSETS, ALL_CHECKS, resources
 from pipelines.resources import CliffhangerStore
 from synthetic import GenerateSpec, generate
 
@@ -91,7 +91,7 @@ def test_the_pipeline_publishes_a_bundle_and_blocks_a_forced_broken_model(
 ) -> None:
     store = CliffhangerStore(home=str(warehouse.home), landing=str(warehouse.landing))
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], resources={"store": store},
+    result = dg.materialize([*ALL_ASSETS, *ALL_CHECKS], resources=resources(store),
                             instance=instance)  # fmt: skip
     assert result.success
     bundle_path = current_bundle_path(warehouse.home / "models_published")
@@ -159,7 +159,7 @@ def test_the_pipeline_publishes_a_bundle_and_blocks_a_forced_broken_model(
                 os.environ[key] = value
 
     forced = dg.materialize(
-        [*ALL_ASSETS, *ALL_CHECKS], resources={"store": store}, instance=instance,
+        [*ALL_ASSETS, *ALL_CHECKS], resources=resources(store), instance=instance,
         run_config=dg.RunConfig(ops={"model_evaluation": RecommenderConfig(force_model="random")}),
         raise_on_error=False,
     )  # fmt: skip
