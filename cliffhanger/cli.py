@@ -213,9 +213,9 @@ def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
             err.print(f"{Path(r['file_path']).name}: {r['message']}", soft_wrap=True, markup=False)
     refused = [r for r in files if r["status"] == "refused"]
     if refused:
-        raise UserError(
-            f"{len(refused)} file(s) refused: " + "; ".join(r["message"] for r in refused)
-        )
+        # each reason was printed above, after its file's name
+        names = ", ".join(Path(r["file_path"]).name for r in refused)
+        raise UserError(f"{len(refused)} file(s) refused: {names}")
 
 
 class _RecordProgress:

@@ -5,7 +5,8 @@ pipeline writes a private working database, and at the end of each run *publishe
 immutable snapshot file holding the public ``analytics`` schema; the public path
 (``warehouse/cliffhanger.duckdb``) is a symlink switched atomically to the newest snapshot.
 A reader that opened the previous snapshot keeps it; new readers get the new one; nobody ever
-sees a lock error or a half-built table. See docs/architecture.md.
+sees a lock error or a half-built table. The publishing mechanism (stage, fsync, rename,
+switch the symlink, prune) is ``core.versioned``'s. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,6 +25,7 @@ import duckdb
 
 from core.config import Paths
 from core.schema_docs import sql_literal
+from core.versioned import NotAPointer, VersionedStore, switch_pointer
 
 PUBLIC_SCHEMA = "analytics"
 SNAPSHOT_PREFIX = "cliffhanger-"
@@ -105,11 +106,10 @@ def publish(
     The snapshot is complete and checkpointed on disk before the public symlink moves, and
     the switch is one ``rename``: readers see the old snapshot or the new one, never a mix.
     """
-    paths.snapshots_dir.mkdir(parents=True, exist_ok=True)
+    store = _snapshots(paths)
     now = dt.datetime.now(dt.UTC)
     version = now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
-    final = paths.snapshots_dir / f"{SNAPSHOT_PREFIX}{version}.duckdb"
-    building = final.with_suffix(".building")
+    building = store.stage(version)
     # views of the working database (analytics.events) are materialized as tables: a
     # snapshot holds no raw schema for them to read from
     tables = [
@@ -156,11 +156,20 @@ def publish(
         con.execute(f"CHECKPOINT {alias}")
     finally:
         con.execute(f"DETACH {alias}")
-    _fsync(building)
-    os.replace(building, final)
+    final = store.commit(building, version)
     switch_public_link(paths, final)
     prune_snapshots(paths, keep=keep)
     return Snapshot(version=version, path=final, tables=counts)
+
+
+def _snapshots(paths: Paths) -> VersionedStore:
+    """Snapshot files ``snapshots/cliffhanger-<version>.duckdb``, the public path their pointer."""
+    return VersionedStore(
+        directory=paths.snapshots_dir,
+        pointer=paths.warehouse,
+        prefix=SNAPSHOT_PREFIX,
+        suffix=".duckdb",
+    )
 
 
 def _copy_comments(con: duckdb.DuckDBPyConnection, alias: str, tables: list[str]) -> None:
@@ -189,48 +198,26 @@ def _copy_comments(con: duckdb.DuckDBPyConnection, alias: str, tables: list[str]
             )
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def switch_public_link(paths: Paths, target: Path) -> None:
     """Point the public path at ``target`` with one atomic rename of a fresh symlink."""
-    public = paths.warehouse
-    public.parent.mkdir(parents=True, exist_ok=True)
-    if public.exists() and not public.is_symlink():
-        raise WarehouseError(
-            f"{public} is a regular file, not Cliffhanger's published link; move it away"
-        )
-    tmp = public.with_name(f".{public.name}.{uuid.uuid4().hex[:8]}.tmp")
-    os.symlink(os.path.relpath(target, public.parent), tmp)
-    os.replace(tmp, public)
-    dir_fd = os.open(public.parent, os.O_RDONLY)
     try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        switch_pointer(paths.warehouse, target)
+    except NotAPointer:
+        raise WarehouseError(
+            f"{paths.warehouse} is a regular file, not Cliffhanger's published link; move it away"
+        ) from None
 
 
 def prune_snapshots(paths: Paths, keep: int = KEEP_SNAPSHOTS) -> list[Path]:
     """Delete all but the newest ``keep`` snapshots (never the published one).
 
     A reader that still has a deleted snapshot open keeps reading it: on POSIX the file lives
-    until its last handle closes.
+    until its last handle closes. Leftovers of a crash mid-publish are deleted too.
     """
-    current = paths.warehouse.resolve() if paths.warehouse.is_symlink() else None
-    snaps = sorted(paths.snapshots_dir.glob(f"{SNAPSHOT_PREFIX}*.duckdb"))
-    removed = []
-    for snap in snaps[: max(0, len(snaps) - keep)]:
-        if current is not None and snap.resolve() == current:
-            continue
-        snap.unlink(missing_ok=True)
-        removed.append(snap)
-    for stale in paths.snapshots_dir.glob("*.building"):
-        stale.unlink(missing_ok=True)  # left by a crash mid-publish; never published
+    removed = _snapshots(paths).prune(keep)
+    if paths.snapshots_dir.is_dir():  # staging files as named before core.versioned
+        for stale in paths.snapshots_dir.glob(f"{SNAPSHOT_PREFIX}*.building"):
+            stale.unlink(missing_ok=True)
     return removed
 
 
@@ -245,9 +232,4 @@ def connect_published(paths: Paths) -> duckdb.DuckDBPyConnection:
 
 def published_version(paths: Paths) -> str | None:
     """The version of the snapshot the public path points to, or None."""
-    if not paths.warehouse.is_symlink():
-        return None
-    name = Path(os.readlink(paths.warehouse)).name
-    if name.startswith(SNAPSHOT_PREFIX) and name.endswith(".duckdb"):
-        return name[len(SNAPSHOT_PREFIX) : -len(".duckdb")]
-    return None
+    return _snapshots(paths).current_version()

@@ -26,6 +26,7 @@ from ingest.reader import (
     FileRefused,
     inspect_file,
     json_line_batches,
+    precheck_csv,
     precheck_json,
 )
 
@@ -35,6 +36,8 @@ FIELDS_JSON_SQL = (_HERE / "fields_json.sql").read_text()
 VALIDATE_SQL = (_HERE / "validate.sql").read_text()
 REPLAYABLE_REASONS = ("unknown_series", "unknown_episode")
 BATCH_BYTES = 160 << 20  # files staged together, by size on disk (~1.5 GB of JSON text)
+# what a file that holds no record holds instead (a CSV of only blank lines is refused earlier)
+NO_RECORDS = {"jsonl": "only blank lines", "csv": "only a header line", "parquet": "no rows"}
 
 # DuckDB reads the lines itself (fast, streaming, gzip included) as one text column split on
 # 0x01, which cannot appear raw in JSON: strict mode turns a line holding one (or an oversize
@@ -171,44 +174,44 @@ def _stage_json_exact(con: duckdb.DuckDBPyConnection, info: FileInfo, idx: int) 
         raise
 
 
-def _stage_typed(
-    con: duckdb.DuckDBPyConnection, files: list[FileInfo], base: int
-) -> tuple[str, list[str]]:
-    """Stage Parquet files (several at once) or one CSV file.
+def _stage_typed(con: duckdb.DuckDBPyConnection, info: FileInfo, idx: int) -> str:
+    """Stage one Parquet or CSV file, read on its own terms (its own column types).
 
-    Columns are taken by name; a missing column is a missing field. Returns the staging
-    view and its file list, so that a quarantined record can keep its whole original row.
+    Columns are taken by name; a missing column is a missing field. A column of a nested type
+    (STRUCT, LIST, MAP...) holds no text or number: a record with a value there is
+    ``bad_value:<field>``. Each file is read alone, so files whose columns have clashing
+    types (or a naive TIMESTAMP beside text) cannot spoil each other. Returns the query of
+    the file's numbered rows, so that a quarantined record can keep its whole original row.
+
+    Raises
+    ------
+    FileRefused
+        If DuckDB cannot read the file as rows (nothing of it is staged then).
     """
     con.execute("SET preserve_insertion_order = true")
-    view = f"stage_source_{base:d}"
-    paths = [str(f.path) for f in files]
+    view = f"stage_source_{idx:d}"
     try:
-        # the relation API takes the paths as values: nothing is pasted into SQL text
-        if files[0].fmt == "parquet":
-            relation = con.read_parquet(
-                paths, file_row_number=True, filename=True, union_by_name=True
-            )
+        # the relation API takes the path as a value: nothing is pasted into SQL text
+        if info.fmt == "parquet":
+            relation = con.read_parquet(str(info.path), file_row_number=True)
             relation.create_view(f"{view}_raw", replace=True)
             numbered = (
-                f"SELECT *, list_position($paths, filename) - 1 + {base:d} AS stage_idx, "  # noqa: S608
-                f"file_row_number + 1 AS stage_number FROM {view}_raw"
+                f"SELECT *, {idx:d} AS stage_idx, file_row_number + 1 AS stage_number "  # noqa: S608
+                f"FROM {view}_raw"
             )
         else:
-            relation = con.read_csv(paths[0], all_varchar=True, header=True)
+            relation = con.read_csv(str(info.path), all_varchar=True, header=True)
             relation.create_view(f"{view}_raw", replace=True)
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {view}_rows AS SELECT *, "  # noqa: S608
-                f"{base:d} AS stage_idx, row_number() OVER () AS stage_number FROM {view}_raw"
+                f"{idx:d} AS stage_idx, row_number() OVER () AS stage_number FROM {view}_raw"
             )
             numbered = f"SELECT * FROM {view}_rows"  # noqa: S608
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {view}_raw")  # noqa: S608
         types = dict(
-            con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {view})").fetchall()  # noqa: S608
+            con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {view}_raw)").fetchall()  # noqa: S608
         )
     except duckdb.Error as exc:
-        raise FileRefused(
-            f"{files[0].path.name}: cannot be read ({str(exc).splitlines()[0]})"
-        ) from None
+        raise FileRefused(_cannot_read(exc, info)) from None
     finally:
         con.execute("SET preserve_insertion_order = false")
 
@@ -216,13 +219,25 @@ def _stage_typed(
         source_col = TYPED_SOURCES[field]
         return f'CAST("{source_col}" AS VARCHAR)' if source_col in types else "NULL::VARCHAR"
 
+    nested = [
+        TYPED_SOURCES[f]
+        for f in FIELD_COLUMNS[5:]
+        if f in TYPED_SOURCES and _is_nested(types.get(TYPED_SOURCES[f], ""))
+    ]
+    problem = (
+        "CASE "
+        + " ".join(f"WHEN \"{c}\" IS NOT NULL THEN 'bad_value:{c}'" for c in nested)
+        + " END"
+        if nested
+        else "NULL::VARCHAR"
+    )
     ts_kind = TS_KINDS.get(types.get("ts", ""), "NULL::VARCHAR")
     select = ", ".join(
         [
             "stage_idx AS file_idx",
             "stage_number AS record_number",
             "NULL::VARCHAR AS raw",  # filled for quarantined rows (the whole row as JSON)
-            "NULL::VARCHAR AS problem",
+            f"{problem} AS problem",
             "'canonical' AS shape",
             *(
                 f"{col(f)} AS {f}" if f != "ts_kind" else f"{ts_kind} AS ts_kind"
@@ -230,29 +245,41 @@ def _stage_typed(
             ),
         ]
     )
-    params = {"paths": paths} if "$paths" in numbered else {}
-    # column names come from DESCRIBE of the files and are quoted; values are bound
-    _stage(con, f"SELECT {select} FROM ({numbered})", params)  # noqa: S608
-    return numbered, paths
+    try:
+        # column names come from DESCRIBE of the file and are quoted; the path is a value
+        _stage(con, f"SELECT {select} FROM ({numbered})", {})  # noqa: S608
+    except duckdb.Error as exc:
+        # a damaged data page shows only when the rows are read (the INSERT failed whole)
+        raise FileRefused(_cannot_read(exc, info)) from None
+    return numbered
 
 
-def _keep_raw_rows(con: duckdb.DuckDBPyConnection, numbered: str, paths: list[str]) -> None:
+def _cannot_read(exc: duckdb.Error, info: FileInfo) -> str:
+    """DuckDB's first line, without the path (the file is named beside the message)."""
+    detail = str(exc).splitlines()[0].replace(f' "{info.path}"', "")
+    return f"cannot be read ({detail})"
+
+
+def _is_nested(column_type: str) -> bool:
+    """A DuckDB type that holds no single text or number: STRUCT, MAP, UNION, LIST, ARRAY."""
+    return column_type.startswith(("STRUCT", "MAP", "UNION")) or column_type.endswith("]")
+
+
+def _keep_raw_rows(con: duckdb.DuckDBPyConnection, numbered: str) -> None:
     """Quarantined records of typed files keep their original row, as JSON."""
-    params = {"paths": paths} if "$paths" in numbered else {}
     con.execute(
         f"""
         UPDATE stage_checked SET raw = r.raw_json
         FROM (
             SELECT s.stage_idx, s.stage_number,
-                   json_merge_patch(to_json(s), '{{"filename": null, "file_row_number": null,
+                   json_merge_patch(to_json(s), '{{"file_row_number": null,
                        "stage_idx": null, "stage_number": null}}')::VARCHAR AS raw_json
             FROM ({numbered}) s
             SEMI JOIN stage_checked q ON q.file_idx = s.stage_idx
                   AND q.record_number = s.stage_number AND q.reason IS NOT NULL
         ) r
         WHERE stage_checked.file_idx = r.stage_idx AND stage_checked.record_number = r.stage_number
-        """,  # noqa: S608 (our own staging SQL; paths are bound)
-        params,
+        """  # noqa: S608 (our own staging SQL)
     )
 
 
@@ -349,7 +376,7 @@ def ingest_files(
                 f"same content as {seen[info.sha256]}, given twice",
             )  # fmt: skip
         elif info.size == 0:
-            results[i] = _refuse(con, info, now, f"{path.name}: empty file, nothing to ingest")
+            results[i] = _refuse(con, info, now, "empty file, nothing to ingest")
         else:
             seen[info.sha256] = str(path)
             pending.append((i, info))
@@ -377,16 +404,15 @@ def _ingest_batch(
     results: dict[int, FileAccounting] = {}
     readers: dict[int, str] = {}
     _create_stage(con)
-    typed: list[tuple[str, list[str]]] = []
+    typed: list[str] = []
     try:
         fast: list[int] = []
-        parquet: list[int] = []
         for pos, (i, info) in enumerate(batch):
             try:
-                if info.fmt == "parquet":
-                    parquet.append(pos)
-                elif info.fmt == "csv":
-                    typed.append(_stage_typed(con, [info], pos))
+                if info.fmt in ("parquet", "csv"):
+                    if info.fmt == "csv":
+                        precheck_csv(info)
+                    typed.append(_stage_typed(con, info, pos))
                     readers[pos] = "duckdb"
                 elif precheck_json(info):
                     fast.append(pos)
@@ -405,24 +431,13 @@ def _ingest_batch(
                 readers[pos] = "python"
             except FileRefused as exc:
                 results[batch[pos][0]] = _refuse(con, info, now, str(exc))
-        for run in _runs(parquet):
-            try:
-                typed.append(_stage_typed(con, [batch[pos][1] for pos in run], run[0]))
-                readers.update({pos: "duckdb" for pos in run})
-            except FileRefused:
-                for pos in run:  # find the unreadable file(s): one by one
-                    try:
-                        typed.append(_stage_typed(con, [batch[pos][1]], pos))
-                        readers[pos] = "duckdb"
-                    except FileRefused as exc:
-                        results[batch[pos][0]] = _refuse(con, batch[pos][1], now, str(exc))
         staged = con.execute(
             "SELECT (SELECT count(*) FROM stage_lines) + (SELECT count(*) FROM stage_fields)"
         ).fetchone()[0]
         tick(staged)
         _validate(con, now)
-        for numbered, typed_paths in typed:
-            _keep_raw_rows(con, numbered, typed_paths)
+        for numbered in typed:
+            _keep_raw_rows(con, numbered)
         con.execute(DUPLICATES_SQL)
         counts = {
             row[0]: row[1:]
@@ -445,9 +460,7 @@ def _ingest_batch(
                 continue
             records_in, valid, duplicates = counts.get(pos, (0, 0, 0))
             if records_in == 0:
-                results[i] = _refuse(
-                    con, info, now, f"{info.path.name}: no records (only blank lines)"
-                )
+                results[i] = _refuse(con, info, now, f"no records ({NO_RECORDS[info.fmt]})")
                 continue
             loaded, quarantined = valid - duplicates, records_in - valid
             con.execute("BEGIN TRANSACTION")
@@ -481,23 +494,11 @@ def _ingest_batch(
     return results
 
 
-def _runs(positions: list[int]) -> list[list[int]]:
-    """Split sorted positions into runs of consecutive numbers."""
-    runs: list[list[int]] = []
-    for pos in positions:
-        if runs and runs[-1][-1] == pos - 1:
-            runs[-1].append(pos)
-        else:
-            runs.append([pos])
-    return runs
-
-
 def _drop_stage(con: duckdb.DuckDBPyConnection, n_files: int = 0) -> None:
     for table in ("stage_lines", "stage_fields", "stage_checked", "stage_duplicates",
                   "replay_source"):  # fmt: skip
         con.execute(f"DROP TABLE IF EXISTS {table}")
     for pos in range(n_files):
-        con.execute(f"DROP VIEW IF EXISTS stage_source_{pos:d}")
         con.execute(f"DROP VIEW IF EXISTS stage_source_{pos:d}_raw")
         con.execute(f"DROP TABLE IF EXISTS stage_source_{pos:d}_rows")
 
@@ -518,13 +519,17 @@ def _refuse(
 
 
 def event_files(paths: Iterable[Path]) -> list[Path]:
-    """Event files named directly or inside the given folders, in name order."""
+    """Event files named directly or inside the given folders, in name order.
+
+    A folder's entries are taken except sub-folders and hidden names: a FIFO, a device or a
+    socket in it is listed too, so that ingestion refuses it visibly instead of skipping it.
+    """
     files: list[Path] = []
     for p in paths:
         p = Path(p)
         if p.is_dir():
             files.extend(
-                sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+                sorted(f for f in p.iterdir() if not f.is_dir() and not f.name.startswith("."))
             )
         else:
             files.append(p)

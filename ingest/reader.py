@@ -4,13 +4,20 @@ JSON Lines (plain or gzip) are split into lines here so that every line keeps it
 its raw text, a line that is not JSON is still counted (and quarantined as ``malformed``), and
 hostile inputs are bounded: a line longer than ``MAX_RECORD_BYTES`` is cut and quarantined as
 ``record_too_large``; a gzip stream that inflates past ``MAX_INFLATION`` times its size is
-refused as a likely gzip bomb; a file with NUL bytes is refused as binary.
+refused as a likely gzip bomb; a file with NUL bytes is refused as binary; a UTF-8 byte-order
+mark at the start of the file is dropped. Only regular files are opened: a named pipe, a device
+or a socket is refused without reading (opening a FIFO would block until someone writes).
+
+Refusal messages never name the file: the caller knows which file it gave, and shows or stores
+the name beside the message.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import os
+import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +35,7 @@ BATCH_RECORDS = 250_000
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jsonl.gz", ".ndjson.gz", ".json.gz")
 PARQUET_SUFFIXES = (".parquet",)
 CSV_SUFFIXES = (".csv", ".csv.gz")
+BOM = b"\xef\xbb\xbf"  # the UTF-8 byte-order mark some editors and exporters write first
 
 
 class FileRefused(ValueError):
@@ -53,16 +61,49 @@ def file_format(path: Path) -> str | None:
     return None
 
 
+def _not_regular(mode: int) -> str:
+    """What a non-regular file is, for the refusal message."""
+    if stat.S_ISFIFO(mode):
+        what = "a named pipe (FIFO)"
+    elif stat.S_ISCHR(mode):
+        what = "a character device"
+    elif stat.S_ISBLK(mode):
+        what = "a block device"
+    elif stat.S_ISSOCK(mode):
+        what = "a socket"
+    elif stat.S_ISDIR(mode):
+        what = "a folder"
+    else:
+        what = "a special file"
+    return f"{what}, not a regular file; not read"
+
+
 def inspect_file(path: Path) -> FileInfo:
-    """Format and content hash (streamed) of an event file."""
+    """Format and content hash (streamed) of an event file.
+
+    Anything but a regular file (a FIFO, a device, a socket) is refused before it is opened,
+    and checked again on the open descriptor (opened non-blocking, so that a FIFO swapped in
+    meanwhile cannot block either).
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise FileRefused(f"cannot be opened ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(mode):
+        raise FileRefused(_not_regular(mode))
     fmt = file_format(path)
     if fmt is None:
-        raise FileRefused(
-            f"{path.name}: unknown file type (expected .jsonl, .jsonl.gz, .parquet or .csv)"
-        )
+        raise FileRefused("unknown file type (expected .jsonl, .jsonl.gz, .parquet or .csv)")
     digest = hashlib.sha256()
     size = 0
-    with open(path, "rb") as fh:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise FileRefused(f"cannot be opened ({exc.strerror or exc})") from None
+    with open(fd, "rb") as fh:
+        mode = os.fstat(fh.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise FileRefused(_not_regular(mode))
         while chunk := fh.read(CHUNK_BYTES):
             digest.update(chunk)
             size += len(chunk)
@@ -80,9 +121,9 @@ def precheck_json(info: FileInfo) -> bool:
         try:
             head = stream.read(1 << 20)
         except (OSError, EOFError, zlib.error) as exc:
-            raise FileRefused(f"{info.path.name}: corrupt compressed data ({exc})") from None
+            raise FileRefused(f"corrupt compressed data ({exc})") from None
     if b"\x00" in head:
-        raise FileRefused(f"{info.path.name}: binary data (NUL bytes), not JSON Lines")
+        raise FileRefused("binary data (NUL bytes), not JSON Lines")
     isize = 0
     with open(info.path, "rb") as fh:
         gzipped = fh.read(2) == b"\x1f\x8b"
@@ -93,11 +134,27 @@ def precheck_json(info: FileInfo) -> bool:
     if gzipped and info.size >= 18 and isize > limit and _inflates_past(info.path, limit):
         # the trailer is only a hint (a truncated file has garbage there): confirmed by
         # inflating up to the limit, which costs little next to what a bomb would
-        raise FileRefused(
-            f"{info.path.name}: inflates to more than {MAX_INFLATION}× its size "
-            "(a gzip bomb?); refused"
-        )
+        raise FileRefused(f"inflates to more than {MAX_INFLATION}× its size (a gzip bomb?)")
     return b"\r" not in head
+
+
+def precheck_csv(info: FileInfo) -> None:
+    """Refuse a CSV file of nothing but blank lines (DuckDB would read one empty record).
+
+    Stops at the first byte that is not white space, so a normal file costs one read.
+    """
+    first = True
+    with _open_stream(info.path) as stream:
+        try:
+            while chunk := stream.read(CHUNK_BYTES):
+                if first and chunk.startswith(BOM):
+                    chunk = chunk[len(BOM) :]
+                first = False
+                if chunk.strip():
+                    return
+        except (OSError, EOFError, zlib.error) as exc:
+            raise FileRefused(f"corrupt compressed data ({exc})") from None
+    raise FileRefused("no records (only blank lines)")
 
 
 def _inflates_past(path: Path, limit: int) -> bool:
@@ -119,7 +176,7 @@ def _open_stream(path: Path):
     if magic == b"\x1f\x8b":
         return gzip.open(path, "rb")
     if path.name.lower().endswith(".gz"):
-        raise FileRefused(f"{path.name}: named .gz but not gzip data")
+        raise FileRefused("named .gz but not gzip data")
     return open(path, "rb")
 
 
@@ -127,7 +184,8 @@ def json_line_batches(path: Path, compressed_size: int) -> Iterator[pa.Table]:
     """Batches of ``(record_number, raw, oversize)`` for each line of a JSON Lines file.
 
     Blank lines carry no record and are skipped, but still count, so ``record_number`` is
-    always the 1-based line number in the file.
+    always the 1-based line number in the file. A UTF-8 byte-order mark opening the file is
+    not part of the first record (DuckDB's line reader drops it too).
     """
     numbers: list[int] = []
     raws: list[str] = []
@@ -162,24 +220,25 @@ def json_line_batches(path: Path, compressed_size: int) -> Iterator[pa.Table]:
     carry = b""
     dropping = False  # inside an oversize line whose head was already emitted
     inflated = 0
+    first = True
     with _open_stream(path) as stream:
         while True:
             try:
                 chunk = stream.read(CHUNK_BYTES)
             except (OSError, EOFError, zlib.error) as exc:
-                raise FileRefused(f"{path.name}: corrupt compressed data ({exc})") from None
+                raise FileRefused(f"corrupt compressed data ({exc})") from None
             if not chunk:
                 break
+            if first and chunk.startswith(BOM):
+                chunk = chunk[len(BOM) :]
+            first = False
             inflated += len(chunk)
             if inflated > INFLATION_GRACE_BYTES and inflated > MAX_INFLATION * max(
                 compressed_size, 1
             ):
-                raise FileRefused(
-                    f"{path.name}: inflates to more than {MAX_INFLATION}× its size "
-                    "(a gzip bomb?); refused"
-                )
+                raise FileRefused(f"inflates to more than {MAX_INFLATION}× its size (a gzip bomb?)")
             if b"\x00" in chunk:
-                raise FileRefused(f"{path.name}: binary data (NUL bytes), not JSON Lines")
+                raise FileRefused("binary data (NUL bytes), not JSON Lines")
             parts = chunk.split(b"\n")
             tail = parts.pop()
             for i, part in enumerate(parts):

@@ -13,7 +13,8 @@ No pickle anywhere: arrays go into one ``np.savez`` file read back with
 A bundle is written into ``bundles/.<version>.building/``, renamed into place once complete,
 and only then is ``current`` switched (a temporary symlink renamed over the old one), so a
 reader that follows ``current`` sees a complete bundle or the previous one, never a mix.
-Published bundles are immutable; the newest three are kept. See ``docs/model-bundle.md``.
+Published bundles are immutable; the newest three are kept. The publishing mechanism is
+``core.versioned``'s (the warehouse's snapshots use it too). See ``docs/model-bundle.md``.
 """
 
 from __future__ import annotations
@@ -22,15 +23,15 @@ import datetime as dt
 import hashlib
 import json
 import math
-import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
+
+from core.versioned import VersionedStore
 
 FORMAT = "cliffhanger-bundle/1"
 MODELS = ("als", "bpr", "item_knn", "ease", "popularity", "trending")
@@ -288,14 +289,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def content_arrays(content: BundleContent) -> dict[str, np.ndarray]:
     """The arrays of ``content`` that go into ``arrays.npz`` (by kind)."""
     arrays = {
@@ -370,16 +363,10 @@ def write_bundle(root: Path, content: BundleContent, *, keep: int = KEEP) -> Pat
         exists already (bundles are immutable).
     """
     validate_content(content)
-    root = Path(root)
-    bundles = root / BUNDLES
-    bundles.mkdir(parents=True, exist_ok=True)
-    final = bundles / content.model_version
-    if final.exists():
+    store = _store(root)
+    if store.path(content.model_version).exists():
         raise ValueError(f"bundle {content.model_version!r} exists already; versions are immutable")
-    building = bundles / f".{content.model_version}.building"
-    if building.exists():  # the leftover of a crashed write of this same version
-        shutil.rmtree(building)
-    building.mkdir()
+    building = store.stage(content.model_version)  # a crashed write's leftover is removed
     try:
         np.savez(building / ARRAYS_FILE, **content_arrays(content))
         users = content.users.select(list(USERS_SCHEMA)).cast(USERS_SCHEMA)  # type: ignore[arg-type]
@@ -408,17 +395,19 @@ def write_bundle(root: Path, content: BundleContent, *, keep: int = KEEP) -> Pat
             "sha256": {name: _sha256(building / name) for name in DATA_FILES},
         }
         (building / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        for name in (*DATA_FILES, "manifest.json"):
-            with open(building / name, "rb") as fh:
-                os.fsync(fh.fileno())
-        os.rename(building, final)
-        _fsync_dir(bundles)
     except BaseException:
-        shutil.rmtree(building, ignore_errors=True)
+        store.discard(building)
         raise
-    switch_current(root, content.model_version)
-    prune_bundles(root, keep=keep)
-    return final
+    # fsync, rename into place, switch ``current``, prune to ``keep``
+    return store.publish(building, content.model_version, keep=keep)
+
+
+def _store(root: Path) -> VersionedStore:
+    """Bundle folders ``root/bundles/<version>``, ``root/current`` their pointer."""
+    root = Path(root)
+    return VersionedStore(
+        directory=root / BUNDLES, pointer=root / CURRENT, folders=True, order=_published_key
+    )
 
 
 def switch_current(root: Path, version: str) -> None:
@@ -426,30 +415,18 @@ def switch_current(root: Path, version: str) -> None:
     root = Path(root)
     if not (root / BUNDLES / version / "manifest.json").is_file():
         raise ValueError(f"no published bundle {version!r} under {root / BUNDLES}")
-    tmp = root / f".{CURRENT}.{os.getpid()}.tmp"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
     # relative target: the models folder can be moved or mounted elsewhere as a whole
-    os.symlink(f"{BUNDLES}/{version}", tmp)
-    os.replace(tmp, root / CURRENT)
-    _fsync_dir(root)
+    _store(root).switch(version)
 
 
 def current_bundle_path(root: Path) -> Path | None:
     """The folder ``root/current`` points at (resolved), or ``None`` if there is no pointer."""
-    link = Path(root) / CURRENT
-    if not link.is_symlink() and not link.exists():
-        return None
-    return link.resolve()
+    return _store(root).current()
 
 
 def list_bundles(root: Path) -> list[Path]:
     """Published bundle folders under ``root/bundles``, newest first (by publication time)."""
-    bundles = Path(root) / BUNDLES
-    if not bundles.is_dir():
-        return []
-    found = [p for p in bundles.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    return sorted(found, key=_published_key, reverse=True)
+    return _store(root).versions()
 
 
 def _published_key(path: Path) -> tuple[str, int, str]:
@@ -467,15 +444,11 @@ def _published_key(path: Path) -> tuple[str, int, str]:
 
 
 def prune_bundles(root: Path, keep: int = KEEP) -> list[Path]:
-    """Delete all but the newest ``keep`` bundles, never the current one; return the deleted."""
-    current = current_bundle_path(root)
-    removed = []
-    for old in list_bundles(root)[keep:]:
-        if current is not None and old.resolve() == current:
-            continue
-        shutil.rmtree(old, ignore_errors=True)
-        removed.append(old)
-    return removed
+    """Delete all but the newest ``keep`` bundles, never the current one; return the deleted.
+
+    Leftover ``.<version>.building`` folders of crashed writes are deleted too.
+    """
+    return _store(root).prune(keep)
 
 
 # ---------------------------------------------------------------------------------------------

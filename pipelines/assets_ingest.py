@@ -108,7 +108,7 @@ def ingested_events(
                     f"{result.quarantined} quarantined, {result.duplicates} duplicates"
                 )
             elif result.status == "refused":
-                context.log.warning(result.message)
+                context.log.warning(f"{name}: {result.message}")
         replay = replay_quarantine(con) if config.replay else None
         stored = con.execute("SELECT count(*) FROM raw.events").fetchone()[0]
         tables = publish_ingestion_tables(con)
