@@ -175,3 +175,17 @@ def test_the_launchpad_shows_every_parameter() -> None:
     fields = MetricSettings.to_config_schema().as_field().config_type.fields
     assert set(fields) == set(MetricParams.__dataclass_fields__)
     assert set(defs.resources) >= {"store", "settings", "progress"}
+
+
+def test_events_before_any_catalog_are_ingested_and_published(tmp_path: Path) -> None:
+    """No catalog yet: the events load (an app_open names no series) and a snapshot is out."""
+    events = tmp_path / "e.jsonl"
+    events.write_text('{"event_id":"e1","event_type":"app_open","ts":"2026-09-08T10:00:00Z",'
+                      '"user_id":"u1"}\n')  # fmt: skip
+    result = run_cli(tmp_path, "ingest", str(events))
+    assert result.returncode == 0, result.stderr
+    con = duckdb.connect(os.path.realpath(tmp_path / "warehouse" / "cliffhanger.duckdb"),
+                         read_only=True)  # fmt: skip
+    assert con.execute("SELECT count(*), count(session_key) FROM analytics.events").fetchone() == (
+        1, 1)  # fmt: skip
+    assert con.execute("SELECT count(*) FROM analytics.series").fetchone() == (0,)
