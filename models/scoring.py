@@ -272,7 +272,7 @@ def _factors(spec: Scorer, arrays: Mapping[str, np.ndarray]) -> ScoreFn:
 
     def score(rows: np.ndarray, history: History | None) -> np.ndarray:
         # (items × f) @ (rows × f × 1): one gemv per user, the same call for any batch size
-        return np.matmul(items, users[rows][:, :, None])[:, :, 0]
+        return np.matmul(items, users[rows, :, None])[:, :, 0]
 
     return score
 
@@ -456,8 +456,9 @@ class Kernel:
         rows: np.ndarray | list[int],
         history: History | sp.csr_matrix | sp.csr_array | None = None,
     ) -> np.ndarray:
-        rows = np.asarray(rows, dtype=np.int64)
-        return np.asarray(self._score(rows, History.of(history)), dtype=DTYPE)
+        if not isinstance(history, History):
+            history = History.of(history)
+        return self._score(np.asarray(rows, dtype=np.int64), history)  # float32 by construction
 
 
 def bind(spec: Scorer, arrays: Mapping[str, np.ndarray]) -> Kernel:
@@ -489,7 +490,7 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
         return _top_k_row(scores[0], k)[None, :]
     if k < n:
         chosen = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-        kth = np.take_along_axis(scores, chosen, axis=1).min(axis=1, keepdims=True)
+        kth = np.take_along_axis(scores, chosen[:, k - 1 :], axis=1)  # the k-th best score
         tied = scores == kth
         cut = tied.sum(axis=1) > (np.take_along_axis(tied, chosen, axis=1)).sum(axis=1)
         if cut.any():  # equal scores straddle the cut: keep the lowest indices among them
@@ -509,7 +510,7 @@ def _top_k_row(scores: np.ndarray, k: int) -> np.ndarray:
     n = scores.shape[0]
     if k < n:
         chosen = np.argpartition(-scores, k - 1)[:k]
-        kth = scores[chosen].min()
+        kth = scores[chosen[k - 1]]  # the k-th best score (argpartition put it in place)
         if np.count_nonzero(scores == kth) > np.count_nonzero(scores[chosen] == kth):
             above = np.flatnonzero(scores > kth)
             chosen = np.concatenate([above, np.flatnonzero(scores == kth)[: k - len(above)]])

@@ -14,6 +14,7 @@ Python loop over the catalogue.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,7 +260,9 @@ class ServingModel:
         """Story indices of the ``k`` best finite scores, best first, ties by story index
         (``models.scoring.top_k``, the order of the offline lists)."""
         top = scoring.top_k(scores[None, :], k)[0]
-        return top[np.isfinite(scores[top])]
+        if top.size and not math.isfinite(scores[top[-1]]):  # best first: -inf ones come last
+            top = top[np.isfinite(scores[top])]
+        return top
 
     def _items(self, stories: np.ndarray, scores: np.ndarray, li: int, sources: Any) -> list[Item]:
         rows = self.lookup[li][stories]
