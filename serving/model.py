@@ -2,7 +2,7 @@
 
 Everything that does not depend on the request is computed once when a bundle is loaded
 (off the request path, by the watcher thread): the user-id index, per-language lookup arrays
-from a story to its series version, the stories without a version in each language, dense
+from a story to its series version, the stories without a version in each language, the
 per-language ranked lists, the scoring kernel bound to the bundle's scorer and arrays. A
 request is then a handful of numpy operations over ``n_stories`` values — the kernel's scores
 for a 1-row batch (``models.scoring``: the very function that evaluated the model and wrote
