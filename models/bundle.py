@@ -15,10 +15,15 @@ and only then is ``current`` switched (a temporary symlink renamed over the old 
 reader that follows ``current`` sees a complete bundle or the previous one, never a mix.
 Published bundles are immutable; the newest three are kept. The publishing mechanism is
 ``core.versioned``'s (the warehouse's snapshots use it too). See ``docs/model-bundle.md``.
+
+How the API scores is the manifest's ``scorer`` (a ``models.scoring.Scorer``, exported by the
+trained model) and the arrays it names; the writer and the reader check both against the
+scorer registry, so nothing is inferred from a model's name.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -32,10 +37,14 @@ import numpy as np
 import polars as pl
 
 from core.versioned import VersionedStore
+from models import scoring
+from models.scoring import Scorer
 
-FORMAT = "cliffhanger-bundle/1"
+FORMAT = "cliffhanger-bundle/2"
 MODELS = ("als", "bpr", "item_knn", "ease", "popularity", "trending")
-KINDS = ("factors", "item_item", "none")
+KINDS = scoring.KINDS
+#: arrays of every bundle, whatever the scorer; the scorer's own come beside them
+COMMON_ARRAYS = ("history_indptr", "history_indices", "history_weights", "similarity")
 LISTS = ("popular", "trending")
 KEEP = 3
 CURRENT = "current"
@@ -71,37 +80,8 @@ class BundleError(Exception):
 
 
 @dataclass
-class BundleContent:
-    """Everything the pipeline hands over to publish one model version.
-
-    Parameters
-    ----------
-    model_version : str
-        Unique, directory-safe version name (letters, digits, ``._-``).
-    model : str
-        The model actually served: one of ``MODELS``.
-    kind : str
-        ``"factors"`` (score = ``user_factors[u] @ item_factors.T``), ``"item_item"``
-        (score = history row @ ``item_item``) or ``"none"`` (the popular/trending list).
-    trained_at, data_start, data_end : datetime.datetime
-        When the model was trained and the range of the training events.
-    users, series, popular : polars.DataFrame
-        Tables with the columns of ``USERS_SCHEMA``, ``SERIES_SCHEMA``, ``POPULAR_SCHEMA``.
-    history_indptr, history_indices, history_weights : numpy.ndarray
-        CSR rows (one per user index) of the stories each user started.
-    similarity : numpy.ndarray
-        ``n_stories × n_stories`` float32 item similarity, diagonal 0.
-    user_factors, item_factors, item_item : numpy.ndarray or None
-        The model's arrays, present according to ``kind``.
-    fallback, fallback_reason
-        Whether the pipeline served a fallback model instead of the one it meant to, and why.
-    metrics, params : dict
-        Offline metrics (name -> value) and training parameters, for ``/v1/model``.
-    """
-
+class _ContentFields:
     model_version: str
-    model: str
-    kind: str
     trained_at: dt.datetime
     data_start: dt.datetime
     data_end: dt.datetime
@@ -112,13 +92,63 @@ class BundleContent:
     history_indices: np.ndarray
     history_weights: np.ndarray
     similarity: np.ndarray
-    user_factors: np.ndarray | None = None
-    item_factors: np.ndarray | None = None
-    item_item: np.ndarray | None = None
+    scorer: Scorer
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    model: str | None = None
+    kind: str | None = None
     fallback: bool = False
     fallback_reason: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+
+
+_CONTENT_FIELDS = frozenset(f.name for f in dataclasses.fields(_ContentFields))
+
+
+class BundleContent(_ContentFields):
+    """Everything the pipeline hands over to publish one model version.
+
+    Parameters
+    ----------
+    model_version : str
+        Unique, directory-safe version name (letters, digits, ``._-``).
+    trained_at, data_start, data_end : datetime.datetime
+        When the model was trained and the range of the training events.
+    users, series, popular : polars.DataFrame
+        Tables with the columns of ``USERS_SCHEMA``, ``SERIES_SCHEMA``, ``POPULAR_SCHEMA``.
+    history_indptr, history_indices, history_weights : numpy.ndarray
+        CSR rows (one per user index) of the stories each user started, with the
+        interaction weights (confidences).
+    similarity : numpy.ndarray
+        ``n_stories × n_stories`` float32 item similarity, diagonal 0.
+    scorer : models.scoring.Scorer
+        How to score (``Recommender.export()``); ``arrays`` holds the arrays it needs.
+    arrays : dict
+        The scorer's arrays by name (e.g. ``user_factors``, ``item_factors``). They may also be
+        passed by name, ``BundleContent(..., user_factors=u)``, and read as attributes
+        (``content.user_factors``); ``None`` leaves one out.
+    model, kind : str, optional
+        What ``/v1/model`` reports: the served model (one of ``MODELS``) and the kind of
+        scoring (one of ``KINDS``). Derived from ``scorer`` when left out; checked against it
+        when given.
+    fallback, fallback_reason
+        Whether the pipeline served a fallback model instead of the one it meant to, and why.
+    metrics, params : dict
+        Offline metrics (name -> value) and training parameters, for ``/v1/model``.
+    """
+
+    def __init__(self, **values: Any) -> None:
+        named = {k: values.pop(k) for k in list(values) if k not in _CONTENT_FIELDS}
+        super().__init__(**values)
+        if named:
+            merged = {**self.arrays, **named}
+            self.arrays = {k: v for k, v in merged.items() if v is not None}
+
+    def __getattr__(self, name: str) -> np.ndarray:  # only for names that are not attributes
+        try:
+            return self.__dict__["arrays"][name]
+        except KeyError:
+            raise AttributeError(f"BundleContent has no attribute or array {name!r}") from None
 
 
 @dataclass
@@ -131,6 +161,12 @@ class Bundle:
     users: pl.DataFrame
     series: pl.DataFrame
     popular: pl.DataFrame
+    scorer: Scorer
+
+    @property
+    def scorer_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays the scorer needs (validated), for ``models.scoring.bind``."""
+        return {name: self.arrays[name] for name in self.scorer.array_specs()}
 
     @property
     def version(self) -> str:
@@ -156,21 +192,7 @@ def _iso(value: dt.datetime | dt.date | str) -> str:
     return value.isoformat()
 
 
-def _check_array(
-    name: str, arr: Any, dtype: type, shape: tuple[int | None, ...], fail: type[Exception]
-) -> np.ndarray:
-    if not isinstance(arr, np.ndarray):
-        raise fail(f"{name} must be a numpy array, got {type(arr).__name__}")
-    if arr.dtype != np.dtype(dtype):
-        raise fail(f"{name} must be {np.dtype(dtype)}, got {arr.dtype}")
-    if arr.ndim != len(shape) or any(
-        want is not None and got != want for got, want in zip(arr.shape, shape, strict=False)
-    ):
-        want_txt = "×".join("?" if s is None else str(s) for s in shape)
-        raise fail(f"{name} has shape {arr.shape}, expected {want_txt}")
-    if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr).all():
-        raise fail(f"{name} holds NaN or infinite values")
-    return arr
+_check_array = scoring.check_array
 
 
 def _check_tables(
@@ -196,7 +218,7 @@ def _check_tables(
 
 def _check_consistency(
     arrays: dict[str, np.ndarray],
-    kind: str,
+    spec: Scorer,
     users: pl.DataFrame,
     series: pl.DataFrame,
     popular: pl.DataFrame,
@@ -220,21 +242,9 @@ def _check_consistency(
         raise fail("history_indptr must start at 0, never decrease and end at len(history_indices)")
     if indices.size and (indices.min() < 0 or indices.max() >= n_stories):
         raise fail(f"history_indices must be story indices in 0..{n_stories - 1}")
-    expected = {"similarity", "history_indptr", "history_indices", "history_weights"}
-    if kind == "factors":
-        uf = arrays.get("user_factors")
-        if not isinstance(uf, np.ndarray) or uf.ndim != 2:
-            raise fail("kind 'factors' needs a 2-D user_factors array")
-        f = uf.shape[1]
-        _check_array("user_factors", uf, np.float32, (n_users, f), fail)
-        _check_array("item_factors", arrays.get("item_factors"), np.float32, (n_stories, f), fail)
-        expected |= {"user_factors", "item_factors"}
-    elif kind == "item_item":
-        _check_array("item_item", arrays.get("item_item"), np.float32, (n_stories, n_stories), fail)
-        expected |= {"item_item"}
-    extra = set(arrays) - expected
-    if extra:
-        raise fail(f"arrays {sorted(extra)} do not belong to a bundle of kind {kind!r}")
+    # the scorer's arrays: exactly those it needs, with its dtypes and shapes, finite
+    scorer_arrays = {k: v for k, v in arrays.items() if k not in COMMON_ARRAYS}
+    scoring.validate(spec, scorer_arrays, n_users, n_stories, fail)
     # users: user_index is a permutation of 0..n_users-1 and ids are unique
     idx = users["user_index"].to_numpy()
     if n_users and not np.array_equal(np.sort(idx), np.arange(n_users)):
@@ -290,19 +300,26 @@ def _sha256(path: Path) -> str:
 
 
 def content_arrays(content: BundleContent) -> dict[str, np.ndarray]:
-    """The arrays of ``content`` that go into ``arrays.npz`` (by kind)."""
-    arrays = {
-        "history_indptr": content.history_indptr,
-        "history_indices": content.history_indices,
-        "history_weights": content.history_weights,
-        "similarity": content.similarity,
-    }
-    if content.kind == "factors":
-        arrays["user_factors"] = content.user_factors  # type: ignore[assignment]
-        arrays["item_factors"] = content.item_factors  # type: ignore[assignment]
-    elif content.kind == "item_item":
-        arrays["item_item"] = content.item_item  # type: ignore[assignment]
-    return arrays
+    """The arrays of ``content`` that go into ``arrays.npz``: the common ones and the scorer's."""
+    clash = set(content.arrays) & set(COMMON_ARRAYS)
+    if clash:
+        raise ValueError(f"scorer arrays {sorted(clash)} clash with the bundle's own arrays")
+    return {name: getattr(content, name) for name in COMMON_ARRAYS} | dict(content.arrays)
+
+
+def described(content: BundleContent) -> tuple[str, str]:
+    """``(model, kind)`` for the manifest: as given, else the scorer's (its innermost model)."""
+    spec = content.scorer
+    return (content.model or spec.leaf.model, content.kind or spec.kind)
+
+
+def _check_described(model: str, kind: str, spec: Scorer, fail: type[Exception]) -> None:
+    """The manifest's ``model`` and ``kind`` must say what the scorer serves."""
+    if (model, kind) != (spec.leaf.model, spec.kind):
+        raise fail(
+            f"model {model!r} of kind {kind!r} is not what the scorer serves "
+            f"({spec.leaf.model!r} of kind {spec.kind!r})"
+        )
 
 
 def validate_content(content: BundleContent) -> None:
@@ -312,10 +329,14 @@ def validate_content(content: BundleContent) -> None:
             f"model_version {content.model_version!r} must be 1-128 letters, digits, '.', '_' "
             "or '-', not starting with '.'"
         )
-    if content.model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {content.model!r}")
-    if content.kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {content.kind!r}")
+    if not isinstance(content.scorer, Scorer):
+        raise ValueError(f"scorer must be a models.scoring.Scorer, got {content.scorer!r}")
+    model, kind = described(content)
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    _check_described(model, kind, content.scorer, ValueError)
     for name in ("trained_at", "data_start", "data_end"):
         try:
             _iso(getattr(content, name))
@@ -331,7 +352,7 @@ def validate_content(content: BundleContent) -> None:
     _check_tables(content.users, content.series, content.popular, ValueError)
     _check_consistency(
         content_arrays(content),
-        content.kind,
+        content.scorer,
         content.users,
         content.series,
         content.popular,
@@ -363,6 +384,7 @@ def write_bundle(root: Path, content: BundleContent, *, keep: int = KEEP) -> Pat
         exists already (bundles are immutable).
     """
     validate_content(content)
+    model, kind = described(content)
     store = _store(root)
     if store.path(content.model_version).exists():
         raise ValueError(f"bundle {content.model_version!r} exists already; versions are immutable")
@@ -378,8 +400,9 @@ def write_bundle(root: Path, content: BundleContent, *, keep: int = KEEP) -> Pat
         manifest = {
             "format": FORMAT,
             "model_version": content.model_version,
-            "model": content.model,
-            "kind": content.kind,
+            "model": model,
+            "kind": kind,
+            "scorer": content.scorer.to_json(),
             "trained_at": _iso(content.trained_at),
             "data_start": _iso(content.data_start),
             "data_end": _iso(content.data_end),
@@ -473,7 +496,8 @@ def read_manifest(path: Path) -> dict[str, Any]:
             f"{path.name}: format {manifest.get('format')!r} is not {FORMAT!r} "
             "(written by another version of Cliffhanger?)"
         )
-    for key in ("model_version", "model", "kind", "trained_at", "data_start", "data_end", "sha256"):
+    for key in ("model_version", "model", "kind", "scorer", "trained_at", "data_start", "data_end",
+                "sha256"):  # fmt: skip
         if key not in manifest:
             raise BundleError(f"{path.name}: manifest.json lacks {key!r}")
     if manifest["kind"] not in KINDS:
@@ -527,11 +551,16 @@ def load_bundle(path: Path) -> Bundle:
     series = _read_table(path, manifest, "series.parquet")
     popular = _read_table(path, manifest, "popular.parquet")
     try:
+        spec = Scorer.from_json(manifest["scorer"])
+    except ValueError as exc:
+        raise BundleError(f"{path.name}: manifest scorer: {exc}") from None
+    try:
+        _check_described(manifest["model"], manifest["kind"], spec, BundleError)
         _check_tables(users, series, popular, BundleError)
-        _check_consistency(arrays, manifest["kind"], users, series, popular, BundleError)
+        _check_consistency(arrays, spec, users, series, popular, BundleError)
     except BundleError as exc:
         raise BundleError(f"{path.name}: {exc}") from None
-    return Bundle(path, manifest, arrays, users, series, popular)
+    return Bundle(path, manifest, arrays, users, series, popular, spec)
 
 
 def load_popular_only(path: Path) -> tuple[dict[str, Any], pl.DataFrame, pl.DataFrame]:
@@ -648,8 +677,7 @@ def synthetic_bundle_content(
     now = dt.datetime(2026, 11, 20, 3, 0, tzinfo=dt.UTC)
     return BundleContent(
         model_version=model_version or f"synthetic-{seed}",
-        model="als",
-        kind="factors",
+        scorer=Scorer("factors", "als"),
         trained_at=now,
         data_start=now - dt.timedelta(days=28),
         data_end=now - dt.timedelta(hours=3),
@@ -660,8 +688,7 @@ def synthetic_bundle_content(
         history_indices=h_items,
         history_weights=weights,
         similarity=sim,
-        user_factors=user_f,
-        item_factors=item_f,
+        arrays={"user_factors": user_f, "item_factors": item_f},
         metrics={"ndcg@10": 0.21, "recall@10": 0.34, "precision@10": 0.05},
         params={"factors": f, "synthetic": True, "seed": seed},
     )

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from models import scoring
 from models.interactions import (
     DEFAULT_WEIGHTS,
     InteractionWeights,
@@ -111,11 +112,16 @@ def make_split(
 def recommend_rows(
     model: Recommender, rows: np.ndarray, history: sp.csr_matrix, k: int = K, batch: int = 4096
 ) -> np.ndarray:
-    """Top-k item indices for ``rows``, never an item in the user's history."""
+    """Top-k item indices for ``rows``, never an item in the user's history.
+
+    Scored by the kernel on the model's export (``models.scoring``), as the API scores the
+    published bundle.
+    """
+    kernel = scoring.bind(*model.export())
     out = np.empty((len(rows), min(k, history.shape[1])), dtype=np.int64)
     for start in range(0, len(rows), batch):
         chunk = rows[start : start + batch]
-        scores = model.score(chunk, history)
+        scores = kernel(chunk, history)
         out[start : start + len(chunk)] = top_k(scores, k, exclude=history[chunk])
     return out
 

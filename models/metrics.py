@@ -16,27 +16,22 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from models import scoring
+
 PER_USER = ("precision", "recall", "ndcg", "map", "hit_rate")
 
 
 def top_k(scores: np.ndarray, k: int, exclude: sp.csr_matrix | None = None) -> np.ndarray:
     """Indices of the k best items per row, best first; ``exclude``'s items never appear.
 
-    Within the k chosen, equal scores are ordered by item index (deterministic).
+    Equal scores are ordered by item index, also where they straddle the cut (deterministic:
+    ``models.scoring.top_k``, the order the API uses too).
     """
     scores = np.array(scores, dtype=np.float32, copy=True)
     if exclude is not None:
         rows, cols = exclude.nonzero()
         scores[rows, cols] = -np.inf
-    k = min(k, scores.shape[1])
-    if k < scores.shape[1]:
-        chosen = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    else:
-        chosen = np.broadcast_to(np.arange(k), scores.shape).copy()
-    chosen.sort(axis=1)  # by index, so the stable sort below breaks ties by index
-    picked = np.take_along_axis(scores, chosen, axis=1)
-    order = np.argsort(-picked, axis=1, kind="stable")
-    return np.take_along_axis(chosen, order, axis=1)
+    return scoring.top_k(scores, k)
 
 
 def per_user_metrics(

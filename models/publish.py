@@ -9,8 +9,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
+from models.bundle import BundleContent, write_bundle
 from models.evaluate import Selection, evaluation_rows
-from models.recommenders import Blend, HeadRerank
 from models.train import (
     Served,
     batch_recommendations,
@@ -96,7 +96,6 @@ def publish_served(
 ) -> dict[str, object]:
     """Write ``analytics.recommendations`` / ``similar_series`` and publish the model bundle."""
     from core.schema_docs import apply_comments
-    from models.bundle import BundleContent, write_bundle
 
     half_life = float(selection_record["tuned"].get("trending", {}).get("half_life_days", 3.0))
     languages, popular = serving_tables(con, half_life)
@@ -109,8 +108,27 @@ def publish_served(
     n_similar = _replace_table(con, "similar_series", similar_series(series, similarity))
     apply_comments(con, "similar_series")
 
-    model = served.model
-    base = model.base if isinstance(model, Blend) else model
+    content = bundle_content(served, languages, series, popular, similarity, test_metrics,
+                             selection_record["tuned"])  # fmt: skip
+    path = write_bundle(models_root, content)
+    return {"bundle": str(path), "recommendations": n_recs, "similar_series": n_similar,
+            "users": content.users.height, "served": served.name}  # fmt: skip
+
+
+def bundle_content(
+    served: Served,
+    languages: pl.DataFrame,
+    series: pl.DataFrame,
+    popular: pl.DataFrame,
+    similarity: np.ndarray,
+    metrics: dict[str, float],
+    tuned: dict[str, dict],
+) -> BundleContent:
+    """The bundle of ``served``: how its model scores, exactly as exported
+    (``Recommender.export``: the scorer and its arrays), the users' started stories and main
+    languages (``languages``; ``en`` if unknown), the catalogue, the lists and the similarity.
+    """
+    spec, arrays = served.model.export()
     X = served.matrix.X.tocsr()
     users = (
         pl.DataFrame(
@@ -122,24 +140,10 @@ def publish_served(
         .join(languages, on="user_id", how="left")
         .with_columns(pl.col("main_language").fill_null("en"))
     )
-    arrays: dict[str, np.ndarray] = {}
-    if base.kind == "factors":
-        arrays = {"user_factors": np.ascontiguousarray(base.user_factors, dtype=np.float32),
-                  "item_factors": np.ascontiguousarray(base.item_factors, dtype=np.float32)}  # fmt: skip
-    elif base.kind == "item_item":
-        arrays = {"item_item": np.ascontiguousarray(base.item_item, dtype=np.float32)}
-    params: dict[str, object] = {"tuned": selection_record["tuned"].get(base.name, {})}
-    if isinstance(model, Blend):
-        params |= {
-            "blend_weight": float(model.params["weight"]),
-            "trending_scores": model.trending.item_scores.astype(float).tolist(),
-        }
-        if isinstance(model, HeadRerank):
-            params["head_size"] = int(model.params["head"])
-    content = BundleContent(
+    return BundleContent(
         model_version=served.model_version,
-        model=base.name,
-        kind=base.kind,
+        scorer=spec,
+        arrays=arrays,
         trained_at=served.trained_at,
         data_start=served.data_start,
         data_end=served.data_end,
@@ -158,17 +162,11 @@ def publish_served(
         popular=popular,
         history_indptr=X.indptr.astype(np.int32),
         history_indices=X.indices.astype(np.int32),
-        # EASE scores a binary history (as offline); item-kNN the confidences
-        history_weights=(np.ones_like(X.data) if getattr(base, "binary", False) else X.data).astype(
-            np.float32
-        ),
+        # the confidences: the scorer says how to use them (EASE counts 1 per started story)
+        history_weights=X.data.astype(np.float32),
         similarity=similarity,
         fallback=served.fallback,
         fallback_reason=served.fallback_reason,
-        metrics=test_metrics,
-        params=params,
-        **arrays,
+        metrics=metrics,
+        params={"tuned": tuned.get(spec.leaf.model, {})},
     )
-    path = write_bundle(models_root, content)
-    return {"bundle": str(path), "recommendations": n_recs, "similar_series": n_similar,
-            "users": users.height, "served": served.name}  # fmt: skip

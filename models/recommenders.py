@@ -1,7 +1,9 @@
-"""Recommenders on one interface: ``fit`` a user x item matrix, ``score`` rows of users.
+"""Recommenders on one interface: ``fit`` a user x item matrix, ``export`` how to score.
 
-Every model scores the full catalog for a batch of users as a dense array; excluding what a
-user already started is the caller's business (evaluation and serving do it the same way).
+A fitted model exports a scorer description and the arrays it needs (``models.scoring``);
+``score`` runs that kernel, which is also what the batch lists and the API run on the
+published bundle. Every model scores the full catalog for a batch of users as a dense array;
+excluding what a user already started is the caller's business.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from models import scoring
 from models.interactions import Matrix
+from models.scoring import Scorer
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # implicit's advice; it threads itself
 # implicit's nearest-neighbour fit converts its own transposed copy to CSR, then warns about it
@@ -28,21 +32,22 @@ class Recommender:
     ----------
     name : str
         The model name used in ``analytics.model_evaluation`` and the bundle.
-    kind : str
-        How the bundle stores it: ``factors`` (user and item factors), ``item_item`` (an item x
-        item matrix applied to the user's history) or ``none`` (the same list for everyone).
     """
 
     name: ClassVar[str] = ""
-    kind: ClassVar[str] = "none"
     params: dict
 
     def fit(self, train: Matrix) -> Recommender:  # pragma: no cover - interface
         raise NotImplementedError
 
-    def score(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        """Scores of every item for the users ``rows`` whose interactions are ``history``."""
+    def export(self) -> tuple[Scorer, dict[str, np.ndarray]]:
+        """How the fitted model scores: the scorer description and its arrays (not copies)."""
         raise NotImplementedError  # pragma: no cover - interface
+
+    def score(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        """Scores (float32) of every item for the users ``rows`` whose interactions are
+        ``history``: the scoring kernel on :meth:`export`."""
+        return scoring.score(*self.export(), rows, history)
 
 
 @dataclass
@@ -56,8 +61,8 @@ class Popularity(Recommender):
         self.item_scores = np.asarray((train.X > 0).sum(axis=0), dtype=np.float32).ravel()
         return self
 
-    def score(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return np.broadcast_to(self.item_scores, (len(rows), len(self.item_scores))).copy()
+    def export(self) -> tuple[Scorer, dict[str, np.ndarray]]:
+        return Scorer("list", self.name), {"item_scores": self.item_scores}
 
 
 @dataclass
@@ -77,8 +82,8 @@ class Trending(Recommender):
         )
         return self
 
-    def score(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return np.broadcast_to(self.item_scores, (len(rows), len(self.item_scores))).copy()
+    def export(self) -> tuple[Scorer, dict[str, np.ndarray]]:
+        return Scorer("list", self.name), {"item_scores": self.item_scores}
 
 
 @dataclass
@@ -92,15 +97,13 @@ class RandomScores(Recommender):
         self.n_items = train.X.shape[1]
         return self
 
-    def score(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        rng = np.random.default_rng(self.params["seed"])
-        return rng.random((len(rows), self.n_items), dtype=np.float32)
+    def export(self) -> tuple[Scorer, dict[str, np.ndarray]]:
+        params = {"seed": int(self.params["seed"]), "n_items": int(self.n_items)}
+        return Scorer("random", self.name, params), {}
 
 
 class FactorModel(Recommender):
     """A model of implicit's with user and item factors (``self.model``): score = U V^T."""
-
-    kind: ClassVar[str] = "factors"
 
     @property
     def user_factors(self) -> np.ndarray:
@@ -110,8 +113,11 @@ class FactorModel(Recommender):
     def item_factors(self) -> np.ndarray:
         return np.asarray(self.model.item_factors)
 
-    def score(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return self.user_factors[rows] @ self.item_factors.T
+    def export(self) -> tuple[Scorer, dict[str, np.ndarray]]:
+        return Scorer("factors", self.name), {
+            "user_factors": np.ascontiguousarray(self.user_factors, dtype=np.float32),
+            "item_factors": np.ascontiguousarray(self.item_factors, dtype=np.float32),
+        }
 
 
 @dataclass
@@ -168,16 +174,11 @@ class BPR(FactorModel):
         return self
 
 
-def _item_item_scores(history: sp.csr_matrix, rows: np.ndarray, B: np.ndarray) -> np.ndarray:
-    return np.asarray(history[rows] @ B, dtype=np.float32)
-
-
 @dataclass
 class ItemKNN(Recommender):
     """Item-item cosine neighbours (implicit's CosineRecommender), K per item."""
 
     name: ClassVar[str] = "item_knn"
-    kind: ClassVar[str] = "item_item"
     params: dict = field(default_factory=lambda: {"K": 100})
 
     def fit(self, train: Matrix) -> ItemKNN:
@@ -189,8 +190,9 @@ class ItemKNN(Recommender):
         np.fill_diagonal(self.item_item, 0.0)
         return self
 
-    def score(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return _item_item_scores(history, rows, self.item_item)
+    def export(self) -> tuple[Scorer, dict[str, np.ndarray]]:
+        spec = Scorer("item_item", self.name, {"history": "confidence"})
+        return spec, {"item_item": self.item_item}
 
 
 @dataclass
@@ -199,7 +201,6 @@ class EASE(Recommender):
     P = (X^T X + lambda I)^-1, closed form in numpy; cheap for micro-drama catalogs."""
 
     name: ClassVar[str] = "ease"
-    kind: ClassVar[str] = "item_item"
     params: dict = field(default_factory=lambda: {"lambda": 200.0, "binary": True})
 
     def fit(self, train: Matrix) -> EASE:
@@ -215,11 +216,9 @@ class EASE(Recommender):
         self.binary = bool(self.params.get("binary", True))
         return self
 
-    def score(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        if self.binary:
-            history = history.copy()
-            history.data[:] = 1.0
-        return _item_item_scores(history, rows, self.item_item)
+    def export(self) -> tuple[Scorer, dict[str, np.ndarray]]:
+        history = "binary" if self.binary else "confidence"  # as it was fitted
+        return Scorer("item_item", self.name, {"history": history}), {"item_item": self.item_item}
 
 
 @dataclass
@@ -235,20 +234,16 @@ class Blend(Recommender):
     def name(self) -> str:  # type: ignore[override]
         return f"{self.base.name}+trending"
 
-    @property
-    def kind(self) -> str:  # type: ignore[override]
-        return self.base.kind
-
     def fit(self, train: Matrix) -> Blend:
         self.base.fit(train)
         self.trending.fit(train)
         return self
 
-    def score(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        w = float(self.params["weight"])
-        return (1 - w) * minmax_rows(self.base.score(rows, history)) + w * minmax_rows(
-            self.trending.score(rows, history)
-        )
+    def export(self) -> tuple[Scorer, dict[str, np.ndarray]]:
+        base, arrays = self.base.export()
+        params = {"weight": float(self.params["weight"]), "base": base}
+        return Scorer("blend", self.name, params), {
+            **arrays, "trending_scores": self.trending.item_scores}  # fmt: skip
 
 
 @dataclass
@@ -262,21 +257,12 @@ class HeadRerank(Blend):
     def name(self) -> str:  # type: ignore[override]
         return f"{self.base.name}>trending_head"
 
-    def score(self, rows: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        trend = self.trending.item_scores
-        head = int(min(self.params["head"], len(trend)))
-        in_head = np.zeros(len(trend), dtype=bool)
-        in_head[np.argsort(-trend, kind="stable")[:head]] = True
-        blended = super().score(rows, history)
-        tail = minmax_rows(trend[None, :]) - 2.0  # below every head item
-        return np.where(in_head[None, :], blended, tail)
-
-
-def minmax_rows(scores: np.ndarray) -> np.ndarray:
-    """Each row scaled to [0, 1] (a constant row becomes 0)."""
-    low = scores.min(axis=1, keepdims=True)
-    span = scores.max(axis=1, keepdims=True) - low
-    return (scores - low) / np.where(span > 0, span, 1.0)
+    def export(self) -> tuple[Scorer, dict[str, np.ndarray]]:
+        base, arrays = self.base.export()
+        params = {"weight": float(self.params["weight"]), "head": int(self.params["head"]),
+                  "base": base}  # fmt: skip
+        return Scorer("head_rerank", self.name, params), {
+            **arrays, "trending_scores": self.trending.item_scores}  # fmt: skip
 
 
 REGISTRY: dict[str, type[Recommender]] = {

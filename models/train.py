@@ -13,6 +13,7 @@ import polars as pl
 import scipy.sparse as sp
 
 from core.sqlfile import run, statements
+from models import scoring
 from models.evaluate import Selection, build_model, catalog_stories, data_end
 from models.interactions import (
     DEFAULT_WEIGHTS,
@@ -129,6 +130,8 @@ def batch_recommendations(
     rows = by_row.filter(pl.col("active"))["row"].to_numpy().astype(np.int64)
     out: list[pl.DataFrame] = []
     source = served.name
+    kernel = scoring.bind(*served.model.export())  # what the API runs on the bundle
+    history = scoring.History.of(matrix.X)
     for language, versions in series.group_by("language"):
         lang = language[0]
         available = np.full(len(matrix.items), False)
@@ -138,7 +141,7 @@ def batch_recommendations(
         lang_rows = rows[row_language[rows] == lang]
         for start in range(0, len(lang_rows), batch):
             chunk = lang_rows[start : start + batch]
-            scores = served.model.score(chunk, matrix.X).astype(np.float32)
+            scores = kernel(chunk, history)
             scores[:, ~available] = -np.inf
             started_rows, started_cols = matrix.X[chunk].nonzero()
             scores[started_rows, started_cols] = -np.inf

@@ -2,16 +2,19 @@
 
 Everything that does not depend on the request is computed once when a bundle is loaded
 (off the request path, by the watcher thread): the user-id index, per-language lookup arrays
-from a story to its series version, the stories without a version in each language, dense
-per-language popular/trending score vectors. A request is then a handful of numpy
-operations over ``n_stories`` values — a matrix-vector product, two ``np.put`` of ``-inf``
-(started stories, stories missing in the language) and an ``argpartition`` — never a Python
-loop over the catalogue.
+from a story to its series version, the stories without a version in each language, the
+per-language ranked lists, the scoring kernel bound to the bundle's scorer and arrays. A
+request is then a handful of numpy operations over ``n_stories`` values — the kernel's scores
+for a 1-row batch (``models.scoring``: the very function that evaluated the model and wrote
+``analytics.recommendations``; for factors a matrix-vector product), two ``np.put`` of
+``-inf`` (started stories, stories missing in the language) and an ``argpartition`` — never a
+Python loop over the catalogue.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,22 +22,13 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from models import scoring
 from models.bundle import Bundle
 
 #: Weight of the similarity to ``after_series_id`` when blended with the user's own scores
 #: (both scaled to [0, 1] first): 0.5 gives the just-finished series as much say as the
 #: user's whole history, which is what "steer toward it" means without discarding taste.
 AFTER_WEIGHT = 0.5
-
-#: ``source`` of list-based items, by the model the pipeline served (``kind == "none"``).
-_LIST_SOURCE = {"popularity": "popular", "trending": "trending"}
-
-
-def _minmax(values: np.ndarray) -> np.ndarray:
-    """Scaled to [0, 1] (a constant vector becomes 0), as models.recommenders.minmax_rows."""
-    low = values.min()
-    span = values.max() - low
-    return (values - low) / (span if span > 0 else 1.0)
 
 
 class IdIndex:
@@ -187,7 +181,6 @@ class ServingModel:
 
         # --- ranked lists per language: (story indices in rank order, their scores)
         self.lists: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
-        self.list_vectors: dict[tuple[int, str], np.ndarray] = {}
         ordered = popular.sort(["language", "list", "rank"])
         for (lang, name), part in ordered.group_by(["language", "list"], maintain_order=True):
             li = lang_code.get(str(lang))
@@ -197,13 +190,11 @@ class ServingModel:
             stories = self.series_story[rows]
             scores = part["score"].to_numpy().astype(np.float64)
             self.lists[(li, str(name))] = (stories, scores)
-            # dense rank-order key over stories for the "none" kind: higher = better rank
-            vec = np.full(self.n_stories, -np.inf, dtype=np.float64)
-            vec[stories] = -np.arange(len(stories), dtype=np.float64)
-            self.list_vectors[(li, str(name))] = vec
 
         # --- users and model arrays
         self.user_index: IdIndex | None = None
+        self.kernel: scoring.Kernel | None = None  # None: the popular-list-only fallback
+        self.source: str | None = None
         self.default_language = self.languages[0] if self.languages else ""
         if users is not None and arrays is not None:
             idx = users["user_index"].to_numpy()
@@ -222,31 +213,14 @@ class ServingModel:
                 self.default_language = self.languages[int(counts.argmax())]
             self.indptr = arrays["history_indptr"]
             self.indices = arrays["history_indices"]
-            self.weights = arrays["history_weights"]
+            self.history = scoring.History(self.indptr, self.indices, arrays["history_weights"])
             self.similarity = arrays["similarity"]
-            self.user_factors = arrays.get("user_factors")
-            self.item_factors = arrays.get("item_factors")
-            self.item_item = arrays.get("item_item")
+            # how to score: the trained model's own export, as the pipeline evaluated it
+            spec = scoring.Scorer.from_json(manifest["scorer"])
+            self.kernel = scoring.bind(spec, {name: arrays[name] for name in spec.array_specs()})
+            #: the ``source`` of the model's items (``models.scoring.Scorer.source``)
+            self.source = spec.source
         self.n_users = len(self.user_index) if self.user_index is not None else 0
-        self.source = _LIST_SOURCE.get(self.model, self.model)
-        # a model blended with trending, or re-ranking trending's head (models/recommenders.py
-        # Blend and HeadRerank): the same arithmetic as offline, so served = evaluated
-        params = manifest.get("params") or {}
-        self.blend_weight: float | None = None
-        if params.get("blend_weight") is not None and self.kind != "none":
-            trend = np.asarray(params["trending_scores"], dtype=np.float64)
-            if trend.shape != (self.n_stories,):
-                raise ValueError("params.trending_scores must have one score per story")
-            self.blend_weight = float(params["blend_weight"])
-            self.blend_trend = _minmax(trend)
-            self.head_mask: np.ndarray | None = None
-            self.source = f"{self.model}+trending"
-            if params.get("head_size") is not None:
-                head = np.argsort(-trend, kind="stable")[: int(params["head_size"])]
-                self.head_mask = np.zeros(self.n_stories, dtype=bool)
-                self.head_mask[head] = True
-                self.head_tail = self.blend_trend - 2.0  # below every head story
-                self.source = f"{self.model}>trending_head"
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> ServingModel:
@@ -277,39 +251,18 @@ class ServingModel:
     # -----------------------------------------------------------------------------------------
     # scoring
 
-    def user_scores(self, row: int, li: int) -> np.ndarray:
-        """The model's scores of every story for user ``row`` (float64, a fresh array)."""
-        if self.kind == "factors":
-            return self._blended((self.item_factors @ self.user_factors[row]).astype(np.float64))
-        start, end = self.indptr[row], self.indptr[row + 1]
-        if self.kind == "item_item":
-            hist = self.indices[start:end]
-            raw = (self.weights[start:end] @ self.item_item[hist]).astype(np.float64)
-            return self._blended(raw)
-        # kind "none": the served list itself, in the requested language
-        vec = self.list_vectors.get((li, self.model if self.model == "trending" else "popular"))
-        return vec.copy() if vec is not None else np.full(self.n_stories, -np.inf)
-
-    def _blended(self, raw: np.ndarray) -> np.ndarray:
-        if self.blend_weight is None:
-            return raw
-        w = self.blend_weight
-        mixed = (1 - w) * _minmax(raw) + w * self.blend_trend
-        if self.head_mask is not None:
-            return np.where(self.head_mask, mixed, self.head_tail)
-        return mixed
+    def user_scores(self, row: int) -> np.ndarray:
+        """The model's scores (float32, a fresh array) of every story for user ``row``: the
+        scoring kernel on a batch of one, the same arithmetic as the pipeline's batches."""
+        return self.kernel([row], self.history)[0]
 
     def _top(self, scores: np.ndarray, k: int) -> np.ndarray:
-        """Story indices of the ``k`` best finite scores, best first, ties by story index."""
-        n_ok = int(np.isfinite(scores).sum())
-        kk = min(k, n_ok)
-        if kk <= 0:
-            return np.empty(0, dtype=np.int64)
-        if kk < scores.shape[0]:
-            cand = np.argpartition(-scores, kk - 1)[:kk]
-        else:
-            cand = np.arange(scores.shape[0])
-        return cand[np.lexsort((cand, -scores[cand]))][:kk]
+        """Story indices of the ``k`` best finite scores, best first, ties by story index
+        (``models.scoring.top_k``, the order of the offline lists)."""
+        top = scoring.top_k(scores[None, :], k)[0]
+        if top.size and not math.isfinite(scores[top[-1]]):  # best first: -inf ones come last
+            top = top[np.isfinite(scores[top])]
+        return top
 
     def _items(self, stories: np.ndarray, scores: np.ndarray, li: int, sources: Any) -> list[Item]:
         rows = self.lookup[li][stories]
@@ -325,22 +278,14 @@ class ServingModel:
         li: int,
         k: int,
         order: tuple[str, ...] = ("trending", "popular"),
-        exclude: np.ndarray | None = None,
-        source: str | None = None,
     ) -> list[Item]:
-        """The first non-empty list of ``order`` in language ``li``, minus ``exclude`` stories.
-
-        ``source`` defaults to the list's name.
-        """
+        """The first non-empty list of ``order`` in language ``li`` (source: the list's name)."""
         for name in order:
             ranked = self.lists.get((li, name))
             if ranked is None or not len(ranked[0]):
                 continue
             stories, scores = ranked
-            if exclude is not None and exclude.size:
-                keep = ~np.isin(stories, exclude)
-                stories, scores = stories[keep], scores[keep]
-            return self._items(stories[:k], scores[:k], li, source or name)
+            return self._items(stories[:k], scores[:k], li, name)
         return []
 
     def trending(self, li: int, k: int) -> list[Item]:
@@ -376,14 +321,8 @@ class ServingModel:
 
         if row is not None:
             start, end = self.indptr[row], self.indptr[row + 1]
-            started = self.indices[start:end]
-            if after is None and self.kind == "none":
-                # the served model is a list: the list itself minus what the user started
-                order = ("trending",) if self.model == "trending" else ("popular",)
-                items = self.ranked_list(li, k, order, exclude=started, source=self.source)
-                return Recommendation(items, language, True)
-            base = self.user_scores(row, li)
-            np.put(base, started, -np.inf)
+            base = self.user_scores(row)
+            np.put(base, self.indices[start:end], -np.inf)  # every story the user started
         else:
             base = None
         if after is None:
@@ -393,6 +332,7 @@ class ServingModel:
 
         # after_series_id: blend the user's scores (min-max scaled over the candidates) with
         # the similarity row of the story just finished
+        base = base.astype(np.float64) if base is not None else None
         sim = self.similarity[after].astype(np.float64)
         sim_max = sim.max()
         sim = sim / sim_max if sim_max > 0 else sim

@@ -16,6 +16,10 @@ and a user with (0, 1) ranks them F > E > ... > A. Users:
 
 Lists: en trending D-en, A-en, E-en (30, 20, 10); en popular A-en .. E-en; es has no trending
 list, es popular B-es, A-es, F-es (9, 8, 7). ``SIMILARITY`` rows are written out below.
+
+Other kinds: ``item_item`` scores the history (weights 1) with ``SIMILARITY`` as the item x item
+matrix; ``none`` (popularity) scores the stories A..F by ``ITEM_SCORES`` (50, 49, .., 46 like
+the en popular list, F 7).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import numpy as np
 import polars as pl
 
 from models.bundle import POPULAR_SCHEMA, SERIES_SCHEMA, USERS_SCHEMA, BundleContent
+from models.scoring import Scorer
 
 REPO = Path(__file__).resolve().parents[1]
 STORIES = "ABCDEF"
@@ -56,6 +61,7 @@ SIMILARITY = np.array(
     ],
     dtype=np.float32,
 )
+ITEM_SCORES = np.array([50.0, 49.0, 48.0, 47.0, 46.0, 7.0], dtype=np.float32)
 USERS = {  # user -> (factors, main language, started stories)
     "alice": ((1.0, 0.0), "en", "A"),
     "bob": ((0.0, 1.0), "es", "B"),
@@ -71,7 +77,10 @@ def planted_content(
     kind: str = "factors",
     fallback: bool = False,
 ) -> BundleContent:
-    """The planted bundle. ``swap_users`` gives alice bob's taste (a visibly new model)."""
+    """The planted bundle. ``swap_users`` gives alice bob's taste (a visibly new model).
+
+    ``kind`` picks the scorer: ``factors``, ``item_item`` (confidences) or ``none`` (a list).
+    """
     rows = []
     for s, letter in enumerate(STORIES):
         for lang in VERSIONS[letter]:
@@ -124,11 +133,23 @@ def planted_content(
         schema=POPULAR_SCHEMA,
         orient="row",
     )
+    scorers = {
+        "factors": (
+            Scorer("factors", model),
+            {"user_factors": factors, "item_factors": item_factors},
+        ),
+        "item_item": (
+            Scorer("item_item", model, {"history": "confidence"}),
+            {"item_item": SIMILARITY.copy()},
+        ),
+        "none": (Scorer("list", model), {"item_scores": ITEM_SCORES.copy()}),
+    }
+    scorer, arrays = scorers[kind]
     t = dt.datetime(2026, 11, 25, 2, 0, tzinfo=dt.UTC)
     return BundleContent(
         model_version=version,
-        model=model,
-        kind=kind,
+        scorer=scorer,
+        arrays=arrays,
         trained_at=t,
         data_start=dt.datetime(2026, 10, 28, tzinfo=dt.UTC),
         data_end=dt.datetime(2026, 11, 25, tzinfo=dt.UTC),
@@ -139,9 +160,6 @@ def planted_content(
         history_indices=np.array(indices, dtype=np.int32),
         history_weights=np.ones(len(indices), dtype=np.float32),
         similarity=SIMILARITY.copy(),
-        user_factors=factors if kind == "factors" else None,
-        item_factors=item_factors if kind == "factors" else None,
-        item_item=SIMILARITY.copy() if kind == "item_item" else None,
         fallback=fallback,
         fallback_reason="als did not beat popularity" if fallback else None,
         metrics={"ndcg@10": 0.21, "recall@10": 0.34},

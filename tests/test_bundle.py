@@ -88,7 +88,9 @@ def test_other_kinds_round_trip(tmp_path: Path) -> None:
     assert "user_factors" not in b.arrays
     write_bundle(tmp_path, planted_content("pop", model="popularity", kind="none", fallback=True))
     b = load_bundle(tmp_path / "current")
-    assert set(b.arrays) == {"history_indptr", "history_indices", "history_weights", "similarity"}
+    # a list scorer's only array is its per-story scores (format 2: the API scores with them)
+    assert set(b.arrays) == {"history_indptr", "history_indices", "history_weights", "similarity",
+                             "item_scores"}  # fmt: skip
     assert b.manifest["fallback"] is True
     assert b.manifest["fallback_reason"] == "als did not beat popularity"
 
