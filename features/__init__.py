@@ -1,4 +1,5 @@
-"""Binge metrics: plain SQL over a DuckDB connection, no Dagster, Streamlit or HTTP."""
+"""Binge and launch metrics: plain SQL (and numpy for the launch forecast) over a DuckDB
+connection, no Dagster, Streamlit or HTTP."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def build_all(
     from features.catalog_metrics import build_catalog_metrics
     from features.engagement import build_engagement
     from features.funnel import build_funnel
+    from features.launches import build_launches
     from features.sessions import build_sessions, document_event_grain
 
     con.execute("BEGIN TRANSACTION")
@@ -32,6 +34,7 @@ def build_all(
         counts |= build_engagement(con, params)
         counts["series_episode_funnel"] = build_funnel(con, params)
         counts |= build_catalog_metrics(con, params, incremental=build.mode != "full")
+        counts |= build_launches(con, params)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
