@@ -10,21 +10,25 @@ launches whose day ``H`` is complete, using their state at the same age ``a``:
   counts of all three metrics, the last days' new viewers, episodes per viewer, hook rate and
   paywall conversion to date, production type, language, dub or original, genres, episode
   counts). The penalty is chosen by exact leave-one-out error among a grid that ends with an
-  infinite penalty, i.e. the baseline itself, so the model falls back to the baseline when the
-  richer features do not help.
+  infinite penalty, i.e. the baseline itself; a finite one must beat the baseline's
+  leave-one-out error by ``MARGIN`` (5 %), so the model stays the baseline when the richer
+  features do not clearly help.
 - **Interval**: normalized (locally weighted) jackknife conformal prediction. The
   leave-one-out residuals ``e_i`` of the model (closed form for a linear smoother) are divided
   by a predicted spread ``s(x) = exp(g0 + g1 * prediction)``, fitted to ``ln |e_i|``; the
   interval is ``prediction + [q_low, q_high] * s(x)`` with ``q_low``/``q_high`` the conformal
   quantiles (levels ``(1 - level) / 2`` and ``(1 + level) / 2``, finite-sample corrected) of
   the signed normalized residuals. Launches whose outcome is hard to predict (small, noisy
-  ones) get wide intervals and clear hits narrow ones, instead of one global width that
-  under-covers the tails; the backtest reports coverage by tercile of the realized value.
+  ones) get wide intervals and clear hits narrow ones, instead of one global width; the
+  backtest reports coverage by tercile of the realized value. The quantiles weigh each past
+  launch by recency (half-life: the horizon, by its horizon day), the non-exchangeable
+  conformal of Barber et al. (2023): audiences drift, and recent errors say more.
 - **Small histories** fall back in steps: below ``min_history`` past launches the baseline
-  with slope 1 (``ln(y_H + 1) = ln(x_a + 1) + c``, the original Szabo-Huberman form) and a
-  global-width jackknife conformal interval (``method = 'baseline'``); with 1-3 launches a
-  wide heuristic interval that is not calibrated (``method = 'fallback'``,
-  ``is_calibrated = false``); with none, no forecast (``method = 'none'``).
+  itself with its global-width jackknife conformal interval (``method = 'baseline'``); with
+  1-3 launches the baseline's slope-1 form (``ln(y_H + 1) = ln(x_a + 1) + c``, the original
+  Szabo-Huberman) and a wide heuristic interval that is not calibrated
+  (``method = 'fallback'``, ``is_calibrated = false``); with none, no forecast
+  (``method = 'none'``, label ``watch``).
 
 The forecast and the interval's low end never fall below what the launch has already reached
 (cumulative values cannot shrink), which can only raise coverage.
@@ -40,53 +44,19 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from core.config import MetricParams
+from features.launch_settings import BACKTEST_AGES, LABELS, METRICS, ForecastSettings
 
-METRICS = ("viewers", "watch_hours", "revenue_usd")
+__all__ = ["BACKTEST_AGES", "LABELS", "METRICS", "ForecastSettings", "History", "backtest",
+           "forecast_young", "load_history", "predict", "summarize"]  # fmt: skip
 TARGET = {
     "viewers": "cumulative_viewers",
     "watch_hours": "cumulative_watch_hours",
     "revenue_usd": "cumulative_revenue_usd",
 }
-LABELS = ("scale", "watch", "rework")
-BACKTEST_AGES = (0, 1, 2, 3, 5, 7, 14, 21)
 PENALTIES = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, math.inf)
 PRODUCTION_TYPES = ("ai", "hybrid")  # one-hot against live_action
 _EPS = 1e-9
 MARGIN = 0.05  # leave-one-out improvement the richer model needs over the baseline
-
-
-@dataclass(frozen=True)
-class ForecastSettings:
-    """The forecast's parameters (MetricParams ``launch_*``; docs/configuration.md)."""
-
-    horizon_days: int = 28
-    interval: float = 0.8
-    scale_quantile: float = 0.75
-    rework_quantile: float = 0.25
-    min_history: int = 12
-    backtest_ages: tuple[int, ...] = BACKTEST_AGES
-
-    @classmethod
-    def from_params(cls, params: MetricParams) -> ForecastSettings:
-        return cls(
-            horizon_days=int(params.launch_horizon_days),
-            interval=float(params.launch_interval),
-            scale_quantile=float(params.launch_scale_quantile),
-            rework_quantile=float(params.launch_rework_quantile),
-            min_history=int(params.launch_min_history),
-        )
-
-    def validate(self) -> None:
-        if self.horizon_days < 1:
-            raise ValueError(f"launch_horizon_days must be at least 1 (got {self.horizon_days})")
-        if not 0 < self.interval < 1:
-            raise ValueError(f"launch_interval must lie in (0, 1) (got {self.interval})")
-        if not 0 <= self.rework_quantile <= self.scale_quantile <= 1:
-            raise ValueError(
-                "launch_rework_quantile <= launch_scale_quantile, both in [0, 1] (got "
-                f"{self.rework_quantile}, {self.scale_quantile})"
-            )
 
 
 @dataclass(frozen=True)
@@ -580,7 +550,7 @@ BACKTEST_SCHEMA = {
     "age_days": pl.Int32,
     "horizon_days": pl.Int32,
     "interval_level": pl.Float64,
-    "n_series": pl.UInt32,
+    "n_series": pl.Int64,
     "coverage": pl.Float64,
     "median_abs_log_error": pl.Float64,
     "baseline_median_abs_log_error": pl.Float64,

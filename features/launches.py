@@ -17,8 +17,10 @@ import duckdb
 from core.config import MetricParams
 from core.schema_docs import apply_comments
 from core.sqlfile import run, statements
+from features.launch_settings import ForecastSettings
 
 _STATEMENTS = statements(Path(__file__).with_name("launches.sql"))
+_NOTHING_TO_LEARN = statements(Path(__file__).with_name("launch_forecast_empty.sql"))
 CURVE_TABLES = ("series_launch_daily", "launch_benchmark")
 FORECAST_TABLES = ("launch_forecast", "launch_forecast_backtest", "launch_forecast_backtest_rows")
 TABLES = CURVE_TABLES + FORECAST_TABLES
@@ -38,10 +40,26 @@ def build_launch_curves(con: duckdb.DuckDBPyConnection, params: MetricParams) ->
 
 
 def build_launch_forecasts(con: duckdb.DuckDBPyConnection, params: MetricParams) -> dict[str, int]:
-    """Rebuild ``analytics.launch_forecast`` and the backtest tables from the launch curves."""
-    from features.launch_forecast import ForecastSettings, backtest, forecast_young, load_history
+    """Rebuild ``analytics.launch_forecast`` and the backtest tables from the launch curves.
 
+    While no observed launch has a complete horizon day there is nothing to learn from: the
+    tables are written by SQL (every forecast ``none``, an empty backtest), without loading the
+    numerical code.
+    """
     settings = ForecastSettings.from_params(params)
+    settings.validate()
+    learnable = con.execute(
+        "SELECT count(*) FROM analytics.series_launch_daily "
+        "WHERE is_observed_launch AND is_complete_day AND age_days = ?",
+        [settings.horizon_days],
+    ).fetchall()[0][0]
+    if not learnable:
+        values = {"horizon": settings.horizon_days, "interval": settings.interval}
+        run(con, _NOTHING_TO_LEARN, values)
+        return _document(con, FORECAST_TABLES)
+
+    from features.launch_forecast import backtest, forecast_young, load_history
+
     history = load_history(con, settings.horizon_days)
     forecasts = forecast_young(history, settings)
     rows, summary = backtest(history, settings)

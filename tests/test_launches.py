@@ -25,6 +25,7 @@ from features.launch_forecast import (
     forecast_young,
     load_history,
 )
+from features.launches import FORECAST_TABLES
 from ingest.catalog import load_catalog, refresh_public_catalog
 from ingest.events import event_files, ingest_file, ingest_files
 from synthetic import GenerateSpec, generate
@@ -143,6 +144,48 @@ def test_launch_curves_by_hand(launch_rows: dict[tuple[str, int], dict]) -> None
     )  # fmt: skip
     assert all(r["viewers_percentile_at_age"] is None for r in launch_rows.values())
     assert launch_rows[("L1", 1)]["percentile_launches"] == 0
+
+
+def test_with_nothing_to_learn_sql_writes_what_the_model_code_would(tmp_path: Path) -> None:
+    """No launch has reached its horizon: the SQL path writes the forecast tables; the
+    numerical code, run on the same curves, gives the same rows and column types."""
+    p = warehouse(
+        tmp_path,
+        [
+            "L1,One,romance,en,,3,1,2026-09-08,ai,1000",
+            "L0,Old,revenge,es,,3,1,2026-09-01,live_action,1000",
+        ],  # fmt: skip
+        LAUNCH_EVENTS,
+    )
+    with working_database(p) as con:
+        build_all(con, MetricParams())
+        by_sql = con.execute("SELECT * FROM analytics.launch_forecast ORDER BY ALL").fetchall()
+        sql_types = {t: _types(con, t) for t in FORECAST_TABLES}
+        assert con.execute(
+            "SELECT count(*) FROM analytics.launch_forecast_backtest"
+        ).fetchall() == [(0,)]
+        history = load_history(con)
+        rows, summary = backtest(history, ForecastSettings())
+        frames = {
+            "launch_forecast": forecast_young(history, ForecastSettings()),
+            "launch_forecast_backtest": summary,
+            "launch_forecast_backtest_rows": rows,
+        }
+        for name, frame in frames.items():
+            con.register("frame", frame.to_arrow())
+            con.execute(f"CREATE TABLE py_{name} AS SELECT * FROM frame")
+            con.unregister("frame")
+        by_code = con.execute("SELECT * FROM py_launch_forecast ORDER BY ALL").fetchall()
+        code_types = {t: _types(con, f"py_{t}", schema="main") for t in FORECAST_TABLES}
+    assert [(r[0], r[5], r[12], r[17]) for r in by_sql] == [
+        ("L0", m, "none", "watch") for m in ("revenue_usd", "viewers", "watch_hours")
+    ] + [("L1", m, "none", "watch") for m in ("revenue_usd", "viewers", "watch_hours")]
+    assert by_sql == by_code
+    assert sql_types == code_types
+
+
+def _types(con, table: str, schema: str = "analytics") -> list[tuple[str, str]]:
+    return [(r[0], r[1]) for r in con.execute(f"DESCRIBE {schema}.{table}").fetchall()]
 
 
 # seven launches on successive days, each with a known number of day-0 viewers, two languages
