@@ -70,7 +70,7 @@ class MetricParams:
     launch_interval: float = 0.8
     launch_scale_quantile: float = 0.75
     launch_rework_quantile: float = 0.25
-    launch_min_history: int = 12
+    launch_min_history: int = 8
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)

@@ -6,10 +6,10 @@ launches whose day ``H`` is complete, using their state at the same age ``a``:
 
 - **Baseline** (Szabo & Huberman): ``ln(y_H + 1) = b0 + b1 ln(x_a + 1)``, ordinary least
   squares of the late count on the early count of the same metric.
-- **Model**: the same two unpenalized terms plus ridge-penalized richer features (the early
-  counts of all three metrics, the last days' new viewers, episodes per viewer, hook rate and
-  paywall conversion to date, production type, language, dub or original, genres, episode
-  counts). The penalty is chosen by exact leave-one-out error among a grid that ends with an
+- **Model**: the same two unpenalized terms plus ridge-penalized richer features: the early
+  counts of all three metrics and the hook rate and paywall conversion to date (``compact``,
+  the default), or also the last days' new viewers, episodes per viewer, production type,
+  language, dub or original, genres and episode counts (``full``). The penalty is chosen by exact leave-one-out error among a grid that ends with an
   infinite penalty, i.e. the baseline itself; a finite one must beat the baseline's
   leave-one-out error by ``MARGIN`` (5 %), so the model stays the baseline when the richer
   features do not clearly help.
@@ -164,25 +164,40 @@ def _vocab(train: pl.DataFrame) -> _Vocab:
     return _Vocab(tuple(sorted(langs)), tuple(sorted(g for g in genres if g is not None)))
 
 
-def _features(frame: pl.DataFrame, vocab: _Vocab, fill: dict[str, float]) -> np.ndarray:
-    """The penalized features of the model, one row per launch (not standardized)."""
+def _features(
+    frame: pl.DataFrame, vocab: _Vocab, fill: dict[str, float], feature_set: str
+) -> np.ndarray:
+    """The penalized features of the model, one row per launch (not standardized).
+
+    ``compact``: the early cumulative viewers, watch hours and revenue (all three metrics,
+    whichever is forecast) and the hook rate and paywall conversion to date. ``full`` adds the
+    last days' new viewers, episodes per viewer, dub or original, episode counts, production
+    type, language and genre indicators: on the generated data sets, with tens of past
+    launches, these did not pay for their variance (docs/metrics.md).
+    """
     v = np.log1p(frame["cumulative_viewers"].to_numpy())
     cols = [
         v,
         np.log1p(frame["cumulative_watch_hours"].to_numpy()),
         np.log1p(frame["cumulative_revenue_usd"].to_numpy()),
-        np.log1p(frame["new_viewers"].to_numpy()),
-        np.log1p(frame["new_viewers_3d"].to_numpy()),
-        np.log1p(frame["cumulative_episode_views"].to_numpy()) - v,
         frame["hook_rate_to_date"].fill_null(fill["hook"]).to_numpy(),
         frame["paywall_conversion_to_date"].fill_null(fill["paywall"]).to_numpy(),
-        frame["is_dubbed"].cast(pl.Float64).to_numpy(),
-        frame["n_episodes"].cast(pl.Float64).to_numpy(),
-        frame["free_episodes"].cast(pl.Float64).to_numpy(),
     ]
-    cols += [(frame["production_type"] == t).cast(pl.Float64).to_numpy() for t in PRODUCTION_TYPES]
-    cols += [(frame["language"] == lang).cast(pl.Float64).to_numpy() for lang in vocab.languages]
-    cols += [frame["genres"].list.contains(g).cast(pl.Float64).to_numpy() for g in vocab.genres]
+    if feature_set == "full":
+        cols += [
+            np.log1p(frame["new_viewers"].to_numpy()),
+            np.log1p(frame["new_viewers_3d"].to_numpy()),
+            np.log1p(frame["cumulative_episode_views"].to_numpy()) - v,
+            frame["is_dubbed"].cast(pl.Float64).to_numpy(),
+            frame["n_episodes"].cast(pl.Float64).to_numpy(),
+            frame["free_episodes"].cast(pl.Float64).to_numpy(),
+        ]
+        cols += [(frame["production_type"] == t).cast(pl.Float64).to_numpy()
+                 for t in PRODUCTION_TYPES]  # fmt: skip
+        cols += [
+            (frame["language"] == lang).cast(pl.Float64).to_numpy() for lang in vocab.languages
+        ]
+        cols += [frame["genres"].list.contains(g).cast(pl.Float64).to_numpy() for g in vocab.genres]
     return np.column_stack(cols).astype(np.float64)
 
 
@@ -256,7 +271,8 @@ def predict(
         "paywall": _mean_or(train["paywall_conversion_to_date"], 0.2),
     }
     vocab = _vocab(train)
-    w, w_test = _features(train, vocab, fill), _features(test, vocab, fill)
+    fs = settings.feature_set
+    w, w_test = _features(train, vocab, fill, fs), _features(test, vocab, fill, fs)
     mu, sd = w.mean(axis=0), w.std(axis=0)
     keep = sd > 1e-9
     w = (w[:, keep] - mu[keep]) / sd[keep]

@@ -20,8 +20,9 @@ class ForecastSettings:
     interval: float = 0.8
     scale_quantile: float = 0.75
     rework_quantile: float = 0.25
-    min_history: int = 12
+    min_history: int = 8
     backtest_ages: tuple[int, ...] = BACKTEST_AGES
+    feature_set: str = "compact"  # or "full" (features.launch_forecast._features)
 
     @classmethod
     def from_params(cls, params: MetricParams) -> ForecastSettings:
@@ -38,6 +39,8 @@ class ForecastSettings:
             raise ValueError(f"launch_horizon_days must be at least 1 (got {self.horizon_days})")
         if not 0 < self.interval < 1:
             raise ValueError(f"launch_interval must lie in (0, 1) (got {self.interval})")
+        if self.feature_set not in ("compact", "full"):
+            raise ValueError(f"feature_set must be compact or full (got {self.feature_set!r})")
         if not 0 <= self.rework_quantile <= self.scale_quantile <= 1:
             raise ValueError(
                 "launch_rework_quantile <= launch_scale_quantile, both in [0, 1] (got "
