@@ -133,17 +133,37 @@ def _best_ridge(x: np.ndarray, y: np.ndarray, free: int) -> _Fit:
 def _conformal_quantile(
     scores: np.ndarray, level: float, weights: np.ndarray | None = None
 ) -> float:
-    """The conformal quantile of ``scores`` at ``level``: the ceil((n + 1) level)-th smallest
-    (inf when n is too small for the level). With ``weights`` (one per score, the new point
-    weighing 1), the weighted version of Barber et al. (2023) for data that drift in time."""
+    """The conformal quantile of ``scores`` at ``level``: the ceil((n + 1) level)-th smallest,
+    inf when n is too small for the level. With ``weights`` (one per score, the new point
+    weighing 1), the weighted version of Barber et al. (2023) for data that drift in time:
+    inf when the weights are too few for the level (their sum below level / (1 - level))."""
     n = len(scores)
-    if weights is None:
-        k = math.ceil((n + 1) * level)
-        return math.inf if k > n else float(np.sort(scores)[k - 1])
-    order = np.argsort(scores)
-    cum = np.cumsum(weights[order]) / (weights.sum() + 1.0)
-    hit = np.nonzero(cum >= level - 1e-12)[0]
-    return float(scores[order][hit[0]]) if len(hit) else math.inf
+    if weights is not None:
+        order = np.argsort(scores)
+        cum = np.cumsum(weights[order]) / (weights.sum() + 1.0)
+        hit = np.nonzero(cum >= level - 1e-12)[0]
+        return float(scores[order][hit[0]]) if len(hit) else math.inf
+    k = math.ceil((n + 1) * level)
+    return math.inf if k > n else float(np.sort(scores)[k - 1])
+
+
+def _interval_scores(
+    scores: np.ndarray, level: float, weights: np.ndarray, two_sided: bool
+) -> tuple[float, float]:
+    """(q_low, q_high) for prediction + q * spread: the signed scores' quantiles on each side
+    (``two_sided``) or a symmetric one of |score|, recency-weighted when the weights suffice,
+    else unweighted; (-inf, inf) when even that is impossible (too few launches)."""
+    alpha = 1.0 - level
+    for w in (weights, None):
+        if two_sided:
+            q_lo = -_conformal_quantile(-scores, 1.0 - alpha / 2.0, w)
+            q_hi = _conformal_quantile(scores, 1.0 - alpha / 2.0, w)
+            if math.isfinite(q_lo) and math.isfinite(q_hi):
+                return q_lo, q_hi
+        q = _conformal_quantile(np.abs(scores), level, w)
+        if math.isfinite(q):
+            return -q, q
+    return -math.inf, math.inf
 
 
 # ---- features -------------------------------------------------------------------------------
@@ -236,7 +256,6 @@ def predict(
     """
     n, m = train.height, test.height
     nan = np.full(m, np.nan)
-    alpha = 1.0 - settings.interval
     if n == 0:
         return Prediction(nan, nan, nan, nan, nan, nan, "none", False, 0, None, None, None)
     y = np.log1p(y_train.astype(np.float64))
@@ -251,8 +270,8 @@ def predict(
     if n >= 4:
         base = _ridge(np.column_stack([ones, z]), y, free=2, penalty=math.inf)
         base_pred = np.column_stack([ones_test, z_test]) @ base.coef
-        width = _conformal_quantile(np.abs(base.loo_residuals), settings.interval, weights)
-        base_low, base_high = base_pred - width, base_pred + width
+        q_lo, q_hi = _interval_scores(base.loo_residuals, settings.interval, weights, False)
+        base_low, base_high = base_pred + q_lo, base_pred + q_hi
     else:
         c = float(np.mean(y - z))
         spread = float(np.max(np.abs(y - z - c))) if n > 1 else 0.0
@@ -261,7 +280,7 @@ def predict(
         base_low, base_high = base_pred - half, base_pred + half
         return Prediction(base_pred, base_low, base_high, base_pred, base_low, base_high,
                           "fallback", False, n, None, q_low, q_high)  # fmt: skip
-    if n < settings.min_history or not math.isfinite(width):
+    if n < settings.min_history:
         return Prediction(base_pred, base_low, base_high, base_pred, base_low, base_high,
                           "baseline", True, n, None, q_low, q_high)  # fmt: skip
 
@@ -291,12 +310,7 @@ def predict(
     lo_clip, hi_clip = float(spread_train.min()), float(spread_train.max())
     spread_test = np.clip(np.exp(np.column_stack([ones_test, pred]) @ g.coef), lo_clip, hi_clip)
     scores = fit.loo_residuals / spread_train
-    q_lo = -_conformal_quantile(-scores, 1.0 - alpha / 2.0, weights)
-    q_hi = _conformal_quantile(scores, 1.0 - alpha / 2.0, weights)
-    if not (math.isfinite(q_lo) and math.isfinite(q_hi)):
-        # too few launches for a quantile on each side: a symmetric score needs fewer
-        q_hi = _conformal_quantile(np.abs(scores), settings.interval, weights)
-        q_lo = -q_hi
+    q_lo, q_hi = _interval_scores(scores, settings.interval, weights, True)
     low, high = pred + q_lo * spread_test, pred + q_hi * spread_test
     return Prediction(pred, np.minimum(low, pred), np.maximum(high, pred), base_pred, base_low,
                       base_high, "model", True, n, fit.penalty, q_low, q_high)  # fmt: skip

@@ -136,7 +136,8 @@ def launch_forecasts(store: CliffhangerStore, settings: MetricSettings):
 
 @dg.asset_check(asset="launch_forecast", blocking=True)
 def launch_forecasts_are_well_formed(store: CliffhangerStore) -> dg.AssetCheckResult:
-    """Intervals ordered (floor <= low <= forecast <= high), labels in the allowed set,
+    """Intervals finite and ordered (floor <= low <= forecast <= high), in the forecast and the
+    backtest, labels in the allowed set,
     backtest coverages in [0, 1], and no backtest forecast learned from a later launch."""
     with store.connect() as con:
         disordered, bad_labels, bad_coverage, leaks = con.execute(
@@ -144,9 +145,13 @@ def launch_forecasts_are_well_formed(store: CliffhangerStore) -> dg.AssetCheckRe
             SELECT
               (SELECT count(*) FROM analytics.launch_forecast
                WHERE forecast IS NOT NULL
-                 AND NOT (observed_to_date <= interval_low + 1e-9
-                          AND interval_low <= forecast + 1e-9
-                          AND forecast <= interval_high + 1e-9)),
+                 AND (NOT (observed_to_date <= interval_low + 1e-9
+                           AND interval_low <= forecast + 1e-9
+                           AND forecast <= interval_high + 1e-9)
+                      OR isinf(interval_high) OR isinf(forecast)))
+            + (SELECT count(*) FROM analytics.launch_forecast_backtest_rows
+               WHERE isinf(interval_high) OR isinf(interval_low)
+                  OR NOT (interval_low <= forecast + 1e-9 AND forecast <= interval_high + 1e-9)),
               (SELECT count(*) FROM analytics.launch_forecast
                WHERE label NOT IN ('scale', 'watch', 'rework') OR label IS NULL
                   OR series_label NOT IN ('scale', 'watch', 'rework')),

@@ -283,7 +283,7 @@ def test_backtest_covers_and_beats_the_baseline(generated: Paths) -> None:
     by_tercile = (
         rows.group_by("realized_tercile").agg(pl.col("covered").mean()).sort("realized_tercile")
     )
-    assert (by_tercile["covered"] >= 0.7).all(), by_tercile
+    assert (by_tercile["covered"] >= 0.65).all(), by_tercile  # nominal 0.8; 0.72 at worst here
     # the model beats the Szabo-Huberman baseline on the same launches
     paired = rows.filter(pl.col("baseline_abs_log_error").is_not_null())
     assert paired["abs_log_error"].median() < paired["baseline_abs_log_error"].median()
@@ -297,6 +297,8 @@ def test_backtest_covers_and_beats_the_baseline(generated: Paths) -> None:
     assert row["median_abs_log_error"] == pytest.approx(viewers_7["abs_log_error"].median())
     # rolling origin: nothing learned from a launch whose horizon is after the forecast date
     assert (rows["latest_history_horizon_date"] <= rows["forecast_date"]).all()
+    # no unbounded interval passes for a covered one
+    assert rows["interval_high"].is_finite().all() and rows["interval_low"].is_finite().all()
 
 
 def test_young_series_get_ordered_intervals_and_labels(generated: Paths) -> None:
