@@ -27,7 +27,8 @@ WORK = Path(__file__).resolve().parent / "data"
 DAYS = 14
 ALL_STAGES = (
     "generate_parquet", "generate_jsonl_gz", "ingest_jsonl_gz", "ingest_parquet",
-    "metrics_full", "metrics_increment_1day", "sessions_vs_pandas",
+    "metrics_full", "metrics_increment_1day", "sessions_vs_pandas", "launch_assets",
+    "launch_forecast_100",
 )  # fmt: skip
 
 
@@ -194,6 +195,76 @@ def metrics_full_stage(home: str) -> dict:
     with working_database(_metrics_paths(home)) as con:
         build_all(con, MetricParams(), full=True)
     return {}
+
+
+def metrics_without_launches_stage(home: str) -> dict:
+    """The full metrics build without the launch tables: the launch_assets baseline."""
+    from core.config import MetricParams
+    from core.warehouse import working_database
+    from features import build_all
+
+    with working_database(_metrics_paths(home)) as con:
+        build_all(con, MetricParams(), full=True, launches=False)
+    return {}
+
+
+def prepare_forecast_home(home: str) -> dict:
+    """80 days of a 4,000-user app with 200 series versions (about 40 launches with a
+    complete 28-day horizon), built once: the history the forecast learns from."""
+    import datetime as dt
+
+    from core.config import MetricParams
+    from core.warehouse import working_database
+    from features import build_all
+    from ingest.catalog import load_catalog, refresh_public_catalog
+    from ingest.events import event_files, ingest_files
+    from synthetic import GenerateSpec, generate
+
+    shutil.rmtree(home, ignore_errors=True)
+    data = Path(home) / "data"
+    generate(GenerateSpec(users=4000, days=80, seed=11, out=data, fmt="parquet", series=200,
+                          start=dt.date(2026, 5, 4)))  # fmt: skip
+    with working_database(_metrics_paths(home)) as con:
+        load_catalog(con, data / "catalog")
+        refresh_public_catalog(con)
+        loaded = sum(r.loaded for r in ingest_files(con, event_files([data / "events"])))
+        build_all(con, MetricParams())
+    return {"loaded": loaded}
+
+
+def launch_forecast_stage(home: str, n_young: int = 100) -> dict:
+    """Forecast ``n_young`` young series (copies of the current ones under new ids) at the
+    horizon; only the forecast is timed. The backtest's time is reported beside it."""
+    import polars as pl
+
+    from core.config import MetricParams
+    from core.warehouse import working_database
+    from features.launch_forecast import (
+        ForecastSettings,
+        History,
+        backtest,
+        forecast_young,
+        load_history,
+    )
+
+    with working_database(_metrics_paths(home)) as con:
+        history = load_history(con)
+    last = history.last_complete_date
+    young = history.rows.filter((pl.col("date") == last) & (pl.col("age_days") < 28))
+    copies = pl.concat(
+        [young.with_columns(series_id=pl.col("series_id") + f"#{k}") for k in range(n_young)]
+    ).head(n_young)
+    rows = history.rows.filter(pl.col("date") < last)
+    history = History(pl.concat([rows, copies], how="vertical_relaxed"), last)
+    settings = ForecastSettings.from_params(MetricParams())
+    start = time.perf_counter()
+    out = forecast_young(history, settings)
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    bt_rows, _ = backtest(history, settings)
+    return {"timed_seconds": seconds, "series": out["series_id"].n_unique(),
+            "backtest_seconds": time.perf_counter() - start,
+            "backtest_forecasts": bt_rows.height}  # fmt: skip
 
 
 def prepare_increment_home(data: str, home: str) -> dict:
@@ -412,7 +483,7 @@ def run_benchmarks(
             row(stage, runs[0].detail["loaded"], runs, baseline="duckdb_bare_load",
                 baseline_runs=base, target=target + ", peak RSS ≤ 4 GB")
         )  # fmt: skip
-    if {"metrics_full", "sessions_vs_pandas"} & set(stages):
+    if {"metrics_full", "sessions_vs_pandas", "launch_assets"} & set(stages):
         data = WORK / "gen_parquet"
         if not _has_data(data, users):
             generate_stage(users, series, str(data), "parquet", False)
@@ -447,6 +518,25 @@ def run_benchmarks(
             rows.append(row("sessions_vs_pandas", loaded, runs, baseline="pandas_sessionization",
                             baseline_runs=pandas_runs,
                             target="≤ 0.33× pandas (≥ 3× faster)"))  # fmt: skip
+        if "launch_assets" in stages:
+            # the same full build with and without the launch tables (curves, forecast, backtest)
+            base = repeat(metrics_without_launches_stage, (home,), repeats, "metrics w/o launches")
+            full = [r for r in rows if r["stage"] == "metrics_full"]
+            if full:
+                runs = [Timing(s, full[0]["peak_rss_mb"], {}) for s in full[0]["runs_seconds"]]
+            else:
+                runs = repeat(metrics_full_stage, (home,), repeats, "metrics_full")
+            rows.append(row("launch_assets", loaded, runs, baseline="metrics_full_without_launches",
+                            baseline_runs=base, target="≤ 1.10× with them"))  # fmt: skip
+    if "launch_forecast_100" in stages:
+        fc_home = str(WORK / "forecast_home")
+        fc_loaded = timed(prepare_forecast_home, fc_home).detail["loaded"]
+        runs = repeat(launch_forecast_stage, (fc_home,), repeats, "launch_forecast_100")
+        detail = runs[-1].detail
+        runs = [Timing(t.detail["timed_seconds"], t.peak_rss_mb, t.detail) for t in runs]
+        rows.append(row("launch_forecast_100", fc_loaded, runs, target="100 young series ≤ 1 s",
+                        series=detail["series"], backtest_seconds=round(detail["backtest_seconds"], 3),
+                        backtest_forecasts=detail["backtest_forecasts"]))  # fmt: skip
     write_report(rows, out_dir)
     print((out_dir / "latest.md").read_text())
     return rows

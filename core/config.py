@@ -66,6 +66,11 @@ class MetricParams:
     inactive_days: int = 7
     bucket_s: int = 5
     test_days: int = 7
+    launch_horizon_days: int = 28
+    launch_interval: float = 0.8
+    launch_scale_quantile: float = 0.75
+    launch_rework_quantile: float = 0.25
+    launch_min_history: int = 12
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)

@@ -121,6 +121,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "completion_rate": "Distinct users who completed it / viewers.",
             "continuation_rate": "Distinct users who viewed it and later viewed the next one / "
             "viewers (null for the last episode). Episode 1's is the series' hook rate.",
+            "session_continuation_rate": "Distinct users who viewed it and then the next one in "
+            "the same session / viewers (null for the last episode): measurable from a "
+            "series' first day, unlike drops.",
             "at_risk": "Users who entered at or before this episode and reached it.",
             "dropped": "Users who dropped here: it is their highest episode, not the last, and "
             "they had no event of the series in the 7 days before the data end.",
@@ -134,8 +137,15 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "series_typical_hazard": "The series' pooled hazard: all drops / all user-episodes "
             "at risk.",
             "is_paywall_episode": "The first locked episode (free_episodes + 1).",
-            "is_dropoff_point": "At least 10 users at risk and hazard_ci_low above the series' "
-            "typical hazard: a hazard significantly above the series' typical one.",
+            "is_dropoff_point": "At least 10 users at risk, at least one drop, and "
+            "hazard_ci_low above the series' typical hazard (by more than 1e-9): a hazard "
+            "significantly above the series' typical one. Never an episode without drops.",
+            "series_still_active_share": "Per series (same on every row): share of its viewers "
+            "still inside the inactivity window (an event of the series in the last 7 days) "
+            "short of the last episode: neither dropped nor finished yet.",
+            "dropoff_measurable": "Per series: series_still_active_share <= 0.5. While false "
+            "(a young series), most viewers are censored and drop-off is not yet measurable; "
+            "read session_continuation_rate instead.",
         },
     ),
     "episode_retention_curve": (
@@ -190,6 +200,184 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "production_cost_usd": "Cost of this version.",
             "cost_per_watch_hour": "production_cost_usd / watch_hours.",
             "revenue_per_watch_hour": "revenue_usd / watch_hours.",
+            "still_active_share": "Share of viewers still inside the inactivity window short of "
+            "the last episode (censored, neither dropped nor finished).",
+            "dropoff_measurable": "still_active_share <= 0.5: drop-off figures mean something; "
+            "false for a series too young to tell.",
+        },
+    ),
+    "series_launch_daily": (
+        "One row per series version x age (days since its release date; day 0 = the release "
+        "date), from the later of the release and the data's first date up to the data's "
+        "last date: the launch curve (see docs/metrics.md, Launches). Views count on the UTC "
+        "date they started, purchases on their date.",
+        {
+            "series_id": "Series version.",
+            "age_days": "date - release_date, in days (0 = release day).",
+            "date": "The UTC date of this age.",
+            "release_date": "Release date of the version.",
+            "language": "Audio language.",
+            "production_type": "ai, live_action or hybrid.",
+            "is_dubbed": "True for a dubbed/localized version.",
+            "is_observed_launch": "release_date on or after the data's first date: the whole "
+            "launch is in the data. False for older versions, whose cumulative figures only "
+            "count from the data's first date (lower bounds) and are never compared.",
+            "is_complete_day": "False on the data's last date, which is never complete (its "
+            "events may still be arriving): read that row as 'so far today'. Percentiles, the "
+            "benchmark and the forecast use complete days only.",
+            "new_viewers": "Users whose first episode_start of the version falls on this date.",
+            "cumulative_viewers": "new_viewers of ages 0..age_days: the version's viewers so far.",
+            "episode_views": "Episode views started this date.",
+            "cumulative_episode_views": "Episode views of ages 0..age_days.",
+            "watch_hours": "Watch hours (max_position_s) of the views started this date.",
+            "cumulative_watch_hours": "watch_hours of ages 0..age_days.",
+            "revenue_usd": "Purchases carrying this series_id this date (purchases without a "
+            "series are not attributed).",
+            "cumulative_revenue_usd": "revenue_usd of ages 0..age_days.",
+            "episode1_viewers_to_date": "Users who viewed episode 1 by this date.",
+            "hook_rate_to_date": "Of the users who viewed episode 1 by this date, the share who "
+            "viewed episode 2 by this date (null without episode-1 viewers or a second "
+            "episode).",
+            "last_free_viewers_to_date": "Users who viewed the last free episode by this date.",
+            "paywall_conversion_to_date": "Of the users who viewed the last free episode by "
+            "this date, the share who viewed the first locked one by this date (null without "
+            "a paywall or such viewers).",
+            "viewers_percentile_at_age": "Share of earlier observed launches (released before "
+            "this one, hence observed at this age) whose cumulative_viewers at this age is <= "
+            "this one's. Null with fewer than 5 such launches, on an incomplete day, or for a "
+            "version that is not an observed launch.",
+            "percentile_launches": "Number of earlier observed launches behind "
+            "viewers_percentile_at_age.",
+            "viewers_percentile_in_language": "The same percentile among earlier observed "
+            "launches of the same language (null with fewer than 5).",
+            "percentile_launches_in_language": "Launches behind viewers_percentile_in_language.",
+            "viewers_percentile_in_production_type": "The same percentile among earlier "
+            "observed launches of the same production type (null with fewer than 5).",
+            "percentile_launches_in_production_type": "Launches behind "
+            "viewers_percentile_in_production_type.",
+        },
+    ),
+    "launch_benchmark": (
+        "The typical launch curve: one row per age x segment, the quartiles of the complete "
+        "days of every observed launch at that age (so the curve at high ages rests on the "
+        "older launches only). Quartiles are null where fewer than 5 launches reached the age.",
+        {
+            "age_days": "Days since release.",
+            "segment": "all, language or production_type: what the launches are grouped by.",
+            "segment_value": "'all', the language code or the production type.",
+            "n_launches": "Observed launches with a complete day at this age in the segment.",
+            "viewers_p25": "Lower quartile of cumulative_viewers.",
+            "viewers_median": "Median of cumulative_viewers.",
+            "viewers_p75": "Upper quartile of cumulative_viewers.",
+            "watch_hours_p25": "Lower quartile of cumulative_watch_hours.",
+            "watch_hours_median": "Median of cumulative_watch_hours.",
+            "watch_hours_p75": "Upper quartile of cumulative_watch_hours.",
+            "revenue_usd_p25": "Lower quartile of cumulative_revenue_usd.",
+            "revenue_usd_median": "Median of cumulative_revenue_usd.",
+            "revenue_usd_p75": "Upper quartile of cumulative_revenue_usd.",
+            "hook_rate_median": "Median hook_rate_to_date.",
+            "paywall_conversion_median": "Median paywall_conversion_to_date.",
+        },
+    ),
+    "launch_forecast": (
+        "One row per young series version (age below the horizon on the data's last complete "
+        "day) x metric: the forecast of its cumulative value at the horizon, an interval of "
+        "nominal level interval_level, and a decision label (see docs/metrics.md).",
+        {
+            "series_id": "Series version.",
+            "as_of_date": "The data's last complete day: the forecast knows the data up to it.",
+            "release_date": "Release date of the version.",
+            "age_days": "as_of_date - release_date: complete days observed (0 = the release "
+            "day only).",
+            "horizon_days": "The age forecast (launch_horizon_days, 28).",
+            "metric": "viewers, watch_hours or revenue_usd (cumulative at the horizon).",
+            "observed_to_date": "The cumulative value at age_days: a floor for the forecast.",
+            "forecast": "Forecast of the cumulative value at age horizon_days (null when "
+            "method = none).",
+            "interval_low": "Low end of the interval (never below observed_to_date).",
+            "interval_high": "High end of the interval.",
+            "interval_level": "Nominal level of the interval (launch_interval, 0.8).",
+            "baseline_forecast": "The Szabo-Huberman baseline's forecast: log(late + 1) "
+            "regressed on log(early + 1) of the same metric at the same age.",
+            "method": "model (ridge on rich features, normalized conformal interval), baseline "
+            "(too few past launches for the model: the baseline with a global-width conformal "
+            "interval), fallback (1-3 past launches: slope-1 baseline, heuristic wide "
+            "interval) or none (no past launch to learn from, or released before the data "
+            "start: no forecast).",
+            "is_calibrated": "True when the interval is conformal (model, baseline); false for "
+            "fallback and none.",
+            "n_history": "Past observed launches with a complete horizon the forecast learned "
+            "from.",
+            "catalogue_low_quantile": "The realized value at the horizon of past launches at "
+            "launch_rework_quantile (0.25, the lower quartile).",
+            "catalogue_high_quantile": "The same at launch_scale_quantile (0.75, the upper "
+            "quartile).",
+            "label": "scale (interval_low >= catalogue_high_quantile), rework (interval_high <= "
+            "catalogue_low_quantile) or watch (otherwise, or too little history).",
+            "label_reason": "Why the label, in words.",
+            "series_label": "The series' label: the label of its viewers row (same on all "
+            "three rows).",
+            "language": "Audio language.",
+            "production_type": "ai, live_action or hybrid.",
+            "is_observed_launch": "False for a version released before the data start (no "
+            "forecast: its first days are missing).",
+        },
+    ),
+    "launch_forecast_backtest": (
+        "One row per metric x age: the rolling-origin backtest of the launch forecast over "
+        "past observed launches with a complete horizon. Each launch is forecast at that age "
+        "from the launches whose horizon day is on or before its forecast date (release + "
+        "age), exactly as it would have been that day; nothing later is used.",
+        {
+            "metric": "viewers, watch_hours or revenue_usd.",
+            "age_days": "Age at which the forecast was made.",
+            "horizon_days": "Age forecast.",
+            "interval_level": "Nominal level of the intervals.",
+            "n_series": "Launches backtested (those with at least one earlier launch to learn "
+            "from).",
+            "coverage": "Share whose realized value lies inside the interval.",
+            "median_abs_log_error": "Median of |ln(forecast + 1) - ln(realized + 1)|.",
+            "baseline_median_abs_log_error": "The same for the Szabo-Huberman baseline on the "
+            "same launches.",
+            "coverage_low_tercile": "Coverage among the launches in the lowest third of the "
+            "realized value (for this metric and age).",
+            "coverage_mid_tercile": "Coverage in the middle third.",
+            "coverage_high_tercile": "Coverage in the top third: the hits.",
+            "baseline_coverage": "Coverage of the baseline with one global-width conformal "
+            "interval, for comparison.",
+            "baseline_coverage_high_tercile": "That baseline's coverage in the top third.",
+            "median_interval_ratio": "Median of (interval_high + 1) / (interval_low + 1): how "
+            "wide the intervals are, as a factor.",
+            "share_model": "Share of the forecasts made by the full model (the rest: baseline "
+            "or fallback, with little history).",
+            "median_n_history": "Median number of past launches each forecast learned from.",
+        },
+    ),
+    "launch_forecast_backtest_rows": (
+        "One row per backtested launch x metric x age: what the backtest forecast and what "
+        "happened (the detail behind analytics.launch_forecast_backtest).",
+        {
+            "metric": "viewers, watch_hours or revenue_usd.",
+            "age_days": "Age at which the forecast was made.",
+            "horizon_days": "Age forecast.",
+            "series_id": "The backtested launch.",
+            "forecast_date": "release_date + age_days: the day the forecast pretends to be.",
+            "latest_history_horizon_date": "The latest horizon day among the launches it "
+            "learned from: always on or before forecast_date.",
+            "n_history": "Launches it learned from.",
+            "method": "model, baseline or fallback (as in launch_forecast).",
+            "realized": "The cumulative value the launch reached at the horizon.",
+            "forecast": "The forecast.",
+            "interval_low": "Low end of the interval.",
+            "interval_high": "High end of the interval.",
+            "covered": "interval_low <= realized <= interval_high.",
+            "abs_log_error": "|ln(forecast + 1) - ln(realized + 1)|.",
+            "baseline_forecast": "The Szabo-Huberman baseline's forecast.",
+            "baseline_abs_log_error": "Its absolute log error.",
+            "baseline_covered": "Whether the baseline's global-width interval covered it.",
+            "label": "The label the forecast would have given.",
+            "realized_tercile": "1, 2 or 3: third of the realized value among the launches "
+            "backtested for this metric and age.",
         },
     ),
     "ingestion_files": (
@@ -312,6 +500,18 @@ EXAMPLES: dict[str, str] = {
     "       sum(hook_rate * viewers) / sum(viewers) AS hook_rate,\n"
     "       sum(production_cost_usd) / sum(watch_hours) AS cost_per_watch_hour\n"
     "FROM analytics.series_scorecard WHERE viewers > 0 GROUP BY 1;",
+    "series_launch_daily": "-- a launch against its peers, day by day\n"
+    "SELECT age_days, cumulative_viewers, viewers_percentile_at_age, hook_rate_to_date\n"
+    "FROM analytics.series_launch_daily\n"
+    "WHERE series_id = 'S00000' AND is_complete_day ORDER BY age_days;",
+    "launch_benchmark": "SELECT age_days, viewers_p25, viewers_median, viewers_p75\n"
+    "FROM analytics.launch_benchmark WHERE segment = 'all' ORDER BY age_days;",
+    "launch_forecast": "SELECT series_id, age_days, forecast, interval_low, interval_high, "
+    "label, label_reason\nFROM analytics.launch_forecast WHERE metric = 'viewers' "
+    "ORDER BY forecast DESC;",
+    "launch_forecast_backtest": "SELECT metric, age_days, n_series, coverage, "
+    "median_abs_log_error,\n       baseline_median_abs_log_error, coverage_high_tercile\n"
+    "FROM analytics.launch_forecast_backtest ORDER BY metric, age_days;",
     "daily_engagement": "SELECT date, dau, episodes_per_session_median, binge_session_rate\n"
     "FROM analytics.daily_engagement ORDER BY date;",
     "model_evaluation": "SELECT model, value AS ndcg, ci_low, ci_high, is_served\n"

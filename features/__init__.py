@@ -1,4 +1,5 @@
-"""Binge metrics: plain SQL over a DuckDB connection, no Dagster, Streamlit or HTTP."""
+"""Binge and launch metrics: plain SQL (and numpy for the launch forecast) over a DuckDB
+connection, no Dagster, Streamlit or HTTP."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ EVENT_GRAIN_TABLES = ("events", "sessions", "episode_views")
 
 
 def build_all(
-    con: duckdb.DuckDBPyConnection, params: MetricParams, full: bool = False
+    con: duckdb.DuckDBPyConnection,
+    params: MetricParams,
+    full: bool = False,
+    launches: bool = True,
 ) -> dict[str, object]:
     """Bring every derived analytics table up to date, in dependency order, in one transaction.
 
@@ -18,11 +22,13 @@ def build_all(
     :mod:`features.sessions`); the aggregate tables are recomputed from them and from compact
     per-user summaries. The Dagster assets run the same steps one asset at a time;
     ``cliffhanger ingest`` and the benchmarks call this. Returns each table's row count and
-    the build mode under ``"mode"``.
+    the build mode under ``"mode"``. ``launches=False`` leaves the launch tables out (the
+    benchmarks measure what they add).
     """
     from features.catalog_metrics import build_catalog_metrics
     from features.engagement import build_engagement
     from features.funnel import build_funnel
+    from features.launches import build_launches
     from features.sessions import build_sessions, document_event_grain
 
     con.execute("BEGIN TRANSACTION")
@@ -32,6 +38,8 @@ def build_all(
         counts |= build_engagement(con, params)
         counts["series_episode_funnel"] = build_funnel(con, params)
         counts |= build_catalog_metrics(con, params, incremental=build.mode != "full")
+        if launches:
+            counts |= build_launches(con, params)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")

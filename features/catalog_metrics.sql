@@ -81,7 +81,9 @@ SELECT s.series_id, s.title, s.language, s.production_type, s.genres, s.story_id
        CASE WHEN v.watch_hours > 0 THEN s.production_cost_usd / v.watch_hours END
            AS cost_per_watch_hour,
        CASE WHEN v.watch_hours > 0 THEN coalesce(r.revenue_usd, 0) / v.watch_hours END
-           AS revenue_per_watch_hour
+           AS revenue_per_watch_hour,
+       f.series_still_active_share AS still_active_share,
+       coalesce(f.dropoff_measurable, false) AS dropoff_measurable
 FROM analytics.series s
 LEFT JOIN views v USING (series_id)
 LEFT JOIN from_start fs USING (series_id)

@@ -2,7 +2,8 @@
 -- episode, viewers, completion and continuation, and a Kaplan-Meier survival curve over the
 -- episode index with censoring and left truncation, its 95 % confidence interval
 -- (Greenwood variance on the log(-log) scale, as lifelines computes it) and drop-off points.
--- Bound at run time: inactive_days, z (the normal quantile, 1.96 for 95 %).
+-- Bound at run time: inactive_days, z (the normal quantile, 1.96 for 95 %), tolerance (how far
+-- a hazard's lower bound must clear the typical hazard: float noise is not a signal).
 CREATE OR REPLACE TABLE analytics.series_episode_funnel AS
 WITH data_end AS (
     SELECT max(ts) AS data_end FROM raw.events
@@ -18,6 +19,19 @@ WITH data_end AS (
            count(*) FILTER (WHERE completed) AS completers,
            min(first_at) AS first_view_at
     FROM user_episodes GROUP BY ALL
+), session_episodes AS (
+    SELECT user_id, series_id, session_key, episode_number,
+           min(started_at) AS first_at, max(started_at) AS last_at
+    FROM analytics.episode_views GROUP BY ALL
+), continued_in_session AS (
+    -- users who viewed e and then e + 1 in the same session: measurable from the first day,
+    -- unlike drops, which wait for the inactivity window
+    SELECT a.series_id, a.episode_number, count(DISTINCT a.user_id) AS continuers
+    FROM session_episodes a
+    JOIN session_episodes b
+      ON b.user_id = a.user_id AND b.series_id = a.series_id AND b.session_key = a.session_key
+     AND b.episode_number = a.episode_number + 1 AND b.last_at > a.first_at
+    GROUP BY ALL
 ), continued AS (
     -- users who viewed e and later viewed e + 1
     SELECT a.series_id, a.episode_number, count(*) AS continuers
@@ -42,6 +56,12 @@ WITH data_end AS (
     FROM journeys j
     JOIN analytics.series s USING (series_id)
     JOIN last_seen l USING (user_id, series_id)
+), measurability AS (
+    -- per series: the share of viewers still inside the inactivity window short of the last
+    -- episode, who can be neither dropped nor finished yet
+    SELECT series_id,
+           avg((NOT dropped AND reach < n_episodes)::INTEGER) AS still_active_share
+    FROM outcomes GROUP BY 1
 ), entries AS (
     SELECT series_id, entry AS episode_number, count(*) AS n FROM outcomes GROUP BY ALL
 ), exits AS (
@@ -81,8 +101,10 @@ WITH data_end AS (
                exp(-exp(ln(-ln(survival)) - $z * sqrt(greenwood) / ln(survival))) END AS ci_low,
            CASE WHEN survival > 0 AND survival < 1 THEN
                exp(-exp(ln(-ln(survival)) + $z * sqrt(greenwood) / ln(survival))) END AS ci_high,
-           -- Wilson score interval of the hazard, for the drop-off rule
-           CASE WHEN at_risk > 0 THEN
+           -- Wilson score interval of the hazard, for the drop-off rule (exactly 0 without a
+           -- drop: the formula leaves ~1e-17 of rounding there)
+           CASE WHEN at_risk > 0 AND dropped = 0 THEN 0.0
+                WHEN at_risk > 0 THEN
                (hazard + $z * $z / (2 * at_risk)
                 - $z * sqrt(hazard * (1 - hazard) / at_risk + $z * $z / (4 * at_risk * at_risk)))
                / (1 + $z * $z / at_risk) END AS hazard_ci_low
@@ -98,6 +120,8 @@ SELECT
     CASE WHEN p.viewers > 0 THEN p.completers / p.viewers END AS completion_rate,
     CASE WHEN c.episode_number < c.n_episodes AND p.viewers > 0
          THEN coalesce(cn.continuers, 0) / p.viewers END AS continuation_rate,
+    CASE WHEN c.episode_number < c.n_episodes AND p.viewers > 0
+         THEN coalesce(cs.continuers, 0) / p.viewers END AS session_continuation_rate,
     c.at_risk, c.dropped, c.exited - c.dropped AS censored, c.hazard,
     c.survival,
     -- a survival of exactly 1 (no drop yet) or 0 has no spread on the log(-log) scale
@@ -108,9 +132,14 @@ SELECT
     c.hazard_ci_low,
     t.typical_hazard AS series_typical_hazard,
     c.episode_number = c.free_episodes + 1 AS is_paywall_episode,
-    coalesce(c.at_risk >= 10 AND c.hazard_ci_low > t.typical_hazard, false) AS is_dropoff_point
+    coalesce(c.at_risk >= 10 AND c.dropped > 0
+             AND c.hazard_ci_low > t.typical_hazard + $tolerance, false) AS is_dropoff_point,
+    m.still_active_share AS series_still_active_share,
+    coalesce(m.still_active_share <= 0.5, false) AS dropoff_measurable
 FROM ci c
 LEFT JOIN per_episode p USING (series_id, episode_number)
 LEFT JOIN continued cn USING (series_id, episode_number)
+LEFT JOIN continued_in_session cs USING (series_id, episode_number)
 LEFT JOIN typical t USING (series_id)
+LEFT JOIN measurability m USING (series_id)
 ORDER BY c.series_id, c.episode_number;

@@ -51,9 +51,10 @@ def series_episode_funnel(
 
 @dg.asset_check(asset=series_episode_funnel, blocking=True)
 def funnel_is_consistent(store: CliffhangerStore) -> dg.AssetCheckResult:
-    """Survival never increases, rates lie in [0, 1], viewers match the episode views."""
+    """Survival never increases, rates lie in [0, 1], viewers match the episode views, and no
+    episode without drops is a drop-off point."""
     with store.connect() as con:
-        rising, bad_rates, mismatched = con.execute(
+        rising, bad_rates, mismatched, empty_dropoffs = con.execute(
             """
             SELECT
               (SELECT count(*) FROM (
@@ -63,20 +64,25 @@ def funnel_is_consistent(store: CliffhangerStore) -> dg.AssetCheckResult:
               (SELECT count(*) FROM analytics.series_episode_funnel
                WHERE completion_rate NOT BETWEEN 0 AND 1
                   OR continuation_rate NOT BETWEEN 0 AND 1 OR hazard NOT BETWEEN 0 AND 1
+                  OR session_continuation_rate NOT BETWEEN 0 AND 1
+                  OR series_still_active_share NOT BETWEEN 0 AND 1
                   OR survival NOT BETWEEN 0 AND 1),
               (SELECT count(*) FROM analytics.series_episode_funnel f
                LEFT JOIN (SELECT series_id, episode_number, count(DISTINCT user_id) AS n
                           FROM analytics.episode_views GROUP BY ALL) v
                  USING (series_id, episode_number)
-               WHERE f.viewers <> coalesce(v.n, 0))
+               WHERE f.viewers <> coalesce(v.n, 0)),
+              (SELECT count(*) FROM analytics.series_episode_funnel
+               WHERE is_dropoff_point AND dropped = 0)
             """
         ).fetchone()
     return dg.AssetCheckResult(
-        passed=rising == 0 and bad_rates == 0 and mismatched == 0,
+        passed=rising == 0 and bad_rates == 0 and mismatched == 0 and empty_dropoffs == 0,
         metadata={
             "survival_increases": rising,
             "rates_out_of_range": bad_rates,
             "viewer_mismatches": mismatched,
+            "dropoffs_without_drops": empty_dropoffs,
         },
     )
 

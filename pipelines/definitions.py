@@ -11,6 +11,12 @@ from pipelines.assets_ingest import (
     ingested_events,
     timestamps_in_range,
 )
+from pipelines.assets_launches import (
+    launch_curves,
+    launch_curves_are_consistent,
+    launch_forecasts,
+    launch_forecasts_are_well_formed,
+)
 from pipelines.assets_metrics import (
     catalog_metrics,
     daily_engagement,
@@ -26,7 +32,8 @@ from pipelines.sensors import landing_files
 
 # every asset, in the order a full run materializes them
 ALL_ASSETS = [catalog, ingested_events, event_grain, daily_engagement, series_episode_funnel,
-              catalog_metrics, model_evaluation, served_model, warehouse_snapshot]  # fmt: skip
+              catalog_metrics, launch_curves, launch_forecasts, model_evaluation, served_model,
+              warehouse_snapshot]  # fmt: skip
 ALL_CHECKS = [
     event_ids_unique,
     accounting_balances,
@@ -35,6 +42,8 @@ ALL_CHECKS = [
     engagement_rates_in_unit_interval,
     funnel_is_consistent,
     scorecard_and_cohort_rates_in_unit_interval,
+    launch_curves_are_consistent,
+    launch_forecasts_are_well_formed,
     served_model_beats_baselines,
 ]
 
@@ -45,7 +54,7 @@ everything = dg.define_asset_job(
 )
 # what `cliffhanger ingest` executes: the files named in its run config, then every derived
 # table and the snapshot, under the same blocking checks (the model is left to `everything`)
-DERIVED = dg.AssetSelection.groups("ingest", "core", "metrics")
+DERIVED = dg.AssetSelection.groups("ingest", "core", "metrics", "launches")
 ingest_and_publish = dg.define_asset_job(
     "ingest_and_publish",
     selection=DERIVED | dg.AssetSelection.groups("publish"),

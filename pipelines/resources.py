@@ -60,6 +60,11 @@ class MetricSettings(dg.ConfigurableResource):
     inactive_days: int = MetricParams.inactive_days
     bucket_s: int = MetricParams.bucket_s
     test_days: int = MetricParams.test_days
+    launch_horizon_days: int = MetricParams.launch_horizon_days
+    launch_interval: float = MetricParams.launch_interval
+    launch_scale_quantile: float = MetricParams.launch_scale_quantile
+    launch_rework_quantile: float = MetricParams.launch_rework_quantile
+    launch_min_history: int = MetricParams.launch_min_history
 
     @classmethod
     def from_params(cls, params: MetricParams) -> MetricSettings:

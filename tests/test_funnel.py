@@ -234,3 +234,44 @@ def test_retention_curve_cohorts_and_scorecard_by_hand(paths: Paths) -> None:  #
     assert s1[8] == 0.0 and s1[9] == pytest.approx(15000 / ((20 + 100 + 95 + 3 + 60) / 3600))
     # S2: A watched episode 1 for 0 s: no completion, no conversion, no watch time
     assert s2 == ("S2", 1, 0.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, None)
+
+
+def test_an_episode_without_drops_is_never_a_dropoff_point(tmp_path) -> None:
+    """12 viewers, none dropped: every hazard is 0, and so is the series' typical hazard. The
+    Wilson lower bound of a zero hazard over 12 at risk computes to ~2e-17, which once
+    "exceeded" the typical 0 and flagged every episode."""
+    import json
+
+    from tests.test_engagement import ev, hand_catalog
+
+    p = hand_catalog(tmp_path)
+    events = []
+    for u in range(12):
+        for e in (1, 2, 3):  # everyone finishes S1 in one session: censored at the end
+            events.append(ev(f"f{u}-{e}", "episode_start", f"2026-09-07T10:{u:02d}:{e * 10:02d}Z",
+                             f"U{u}", "S1", e))  # fmt: skip
+    for u in range(12):  # and watches S2's first episode only, just now: still active
+        events.append(ev(f"g{u}", "episode_start", f"2026-09-08T10:{u:02d}:00Z", f"U{u}", "S2", 1))
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in events))
+    from ingest.events import ingest_file
+    from tests.test_engagement import NOW
+
+    with working_database(p) as con:
+        ingest_file(con, path, now=NOW)
+    params = MetricParams()
+    funnel(p, params)
+    with working_database(p) as con:
+        rows = con.execute(
+            "SELECT series_id, episode_number, at_risk, dropped, hazard, hazard_ci_low, "
+            "is_dropoff_point, session_continuation_rate, series_still_active_share, "
+            "dropoff_measurable FROM analytics.series_episode_funnel ORDER BY 1, 2"
+        ).fetchall()
+    assert rows == [
+        ("S1", 1, 12, 0, 0.0, 0.0, False, 1.0, 0.0, True),
+        ("S1", 2, 12, 0, 0.0, 0.0, False, 1.0, 0.0, True),
+        ("S1", 3, 12, 0, 0.0, 0.0, False, None, 0.0, True),
+        # S2: all 12 are still inside the inactivity window: drop-off not yet measurable
+        ("S2", 1, 12, 0, 0.0, 0.0, False, 0.0, 1.0, False),
+        ("S2", 2, 0, 0, None, None, False, None, 1.0, False),
+    ]

@@ -20,7 +20,8 @@ from tests.test_engagement import D1, D2, EVENTS, NOW, ev, hand_catalog
 
 ANALYTICS = (
     "events", "sessions", "episode_views", "daily_engagement", "series_episode_funnel",
-    "episode_retention_curve", "retention_cohorts", "series_scorecard",
+    "episode_retention_curve", "retention_cohorts", "series_scorecard", "series_launch_daily",
+    "launch_benchmark", "launch_forecast",
 )  # fmt: skip
 
 

@@ -72,7 +72,9 @@ def test_catalog_is_published_read_only_with_docs(home: Path) -> None:
         "series", "episodes", "events", "episode_views", "sessions", "daily_engagement",
         "series_episode_funnel", "episode_retention_curve", "retention_cohorts",
         "series_scorecard", "ingestion_files", "quarantine", "refused_files", "snapshot_info",
-        "model_evaluation", "recommendations", "similar_series",
+        "model_evaluation", "recommendations", "similar_series", "series_launch_daily",
+        "launch_benchmark", "launch_forecast", "launch_forecast_backtest",
+        "launch_forecast_backtest_rows",
     }  # fmt: skip
     assert all(comments.values())
     col_comment = con.execute(
@@ -158,7 +160,8 @@ def test_definitions_validate_and_list_the_assets() -> None:
         "catalog", "ingested_events", "events", "episode_views", "sessions", "daily_engagement",
         "series_episode_funnel", "episode_retention_curve", "retention_cohorts",
         "series_scorecard", "model_evaluation", "model_bundle", "recommendations",
-        "similar_series", "warehouse_snapshot",
+        "similar_series", "warehouse_snapshot", "series_launch_daily", "launch_benchmark",
+        "launch_forecast", "launch_forecast_backtest", "launch_forecast_backtest_rows",
     }  # fmt: skip
 
 
@@ -199,6 +202,7 @@ def test_a_run_ingests_the_landing_folder_and_its_checks_pass(home: Path) -> Non
         "event_ids_unique": True, "accounting_balances": True, "timestamps_in_range": True,
         "sessions_cover_every_event": True, "engagement_rates_in_unit_interval": True,
         "funnel_is_consistent": True, "scorecard_and_cohort_rates_in_unit_interval": True,
+        "launch_curves_are_consistent": True, "launch_forecasts_are_well_formed": True,
         "served_model_beats_baselines": True,
     }  # fmt: skip
     manifest = json.loads((home / "landing" / "manifest.json").read_text())
