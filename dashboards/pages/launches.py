@@ -79,8 +79,19 @@ if pd.isna(as_of):
 as_of = pd.Timestamp(as_of).date()
 
 params = st.query_params
-window_key = params.get("window", "week")
-window_key = window_key if window_key in WINDOWS else "week"
+
+
+def since_for(key: str):  # noqa: ANN201 (a date)
+    days = WINDOWS[key][1]
+    return (as_of - pd.Timedelta(days=days - 1)) if days else pd.Timestamp("1900-01-01").date()
+
+
+# the window comes from the URL (bookmarks); without one, the shortest window with releases
+window_key = params.get("window")
+if window_key not in WINDOWS:
+    window_key = next(
+        (k for k in WINDOWS if not data.query(LAUNCHES_SQL, (since_for(k),)).empty), "week"
+    )
 picked = st.segmented_control(
     "Released", list(WINDOWS), default=window_key, format_func=lambda k: WINDOWS[k][0],
     key="launch_window", help=f"Releases of the last 7 or 30 days up to {as_of}, or all.",
@@ -88,7 +99,7 @@ picked = st.segmented_control(
 window_key = picked or window_key
 params["window"] = window_key
 days = WINDOWS[window_key][1]
-since = (as_of - pd.Timedelta(days=days - 1)) if days else pd.Timestamp("1900-01-01").date()
+since = since_for(window_key)
 launches = data.query(LAUNCHES_SQL, (since,))
 
 has_forecast = data.has_table("launch_forecast")
@@ -185,12 +196,12 @@ st.download_button("Download releases (CSV)", launches.to_csv(index=False).encod
 st.subheader("Launch curve against past launches")
 ids = launches["series_id"].tolist()
 titles = dict(zip(launches["series_id"], launches["title"], strict=True))
-wanted = params.get("series_id")
+wanted = params.get("launch")
 series_id = st.selectbox(
     "Series", ids, index=ids.index(wanted) if wanted in ids else 0, key="launch_series",
     format_func=lambda s: f"{titles[s]} · {s}",
 )  # fmt: skip
-params["series_id"] = series_id
+params["launch"] = series_id
 metric = st.radio("Metric", list(METRICS), format_func=METRICS.get, horizontal=True,
                   key="launch_metric")  # fmt: skip
 
@@ -259,5 +270,31 @@ if data.has_table("launch_forecast_backtest"):
     if backtest.empty:
         st.info("Not enough past launches with a complete horizon to backtest yet.")
     else:
-        ui.table(backtest, "forecast backtest", width="stretch")
+        order = {m: i for i, m in enumerate(METRICS)}
+        backtest = backtest.sort_values(["metric", "age_days"], key=lambda c: c.map(order)
+                                        if c.name == "metric" else c)  # fmt: skip
+        backtest["metric"] = backtest["metric"].map(METRICS)
+        pct = {"format": "percent", "min_value": 0.0, "max_value": 1.0}
+        st.dataframe(
+            backtest.drop(columns="interval_level"),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "metric": "Forecast of",
+                "age_days": st.column_config.NumberColumn("At age (days)"),
+                "n_series": st.column_config.NumberColumn("Launches tested"),
+                "coverage": st.column_config.NumberColumn("Coverage (aim 80%)", format="percent"),
+                "coverage_low_tercile": st.column_config.NumberColumn("… flops", **pct),
+                "coverage_mid_tercile": st.column_config.NumberColumn("… middle", **pct),
+                "coverage_high_tercile": st.column_config.NumberColumn("… hits", **pct),
+                "median_abs_log_error": st.column_config.NumberColumn("Error", format="%.3f"),
+                "baseline_median_abs_log_error": st.column_config.NumberColumn(
+                    "Baseline error", format="%.3f"),
+                "baseline_coverage": st.column_config.NumberColumn("Baseline coverage", **pct),
+            },
+        )  # fmt: skip
+        st.download_button("Download forecast backtest (CSV)",
+                           backtest.to_csv(index=False).encode(), file_name="backtest.csv",
+                           mime="text/csv", key="download_backtest",
+                           icon=":material/download:")  # fmt: skip
         st.caption(ui.CAPTIONS["launch_backtest"])
