@@ -24,7 +24,10 @@ from dashboards import data, ui  # noqa: E402
 st.set_page_config(page_title="Cliffhanger dashboards", page_icon="🎬", layout="wide")
 
 PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon=":material/monitoring:", default=True),
+    st.Page("pages/launches.py", title="Launches", icon=":material/rocket_launch:", default=True),
+    st.Page(
+        "pages/overview.py", title="Overview", icon=":material/monitoring:", url_path="overview"
+    ),
     st.Page("pages/series.py", title="Series", icon=":material/movie:", url_path="series"),
     st.Page("pages/catalog.py", title="Catalog", icon=":material/table:", url_path="catalog"),
     st.Page(

@@ -42,12 +42,14 @@ class PageSpec:
 
 
 PAGES = [
-    PageSpec("overview", "", "Daily trends"),
+    PageSpec("overview", "overview", "Daily trends"),
     PageSpec("series", "series", "Drop-off points:"),
     PageSpec("catalog", "catalog", "AI vs live action vs hybrid"),
     PageSpec("retention", "retention", "D1 and D7 retention by cohort"),
     PageSpec("recommendations", "recommendations", "Similar series"),
     PageSpec("data_health", "data-health", "Freshness of every table"),
+    # the app opens on it (the server root)
+    PageSpec("launches", "", "Is a new release a hit?"),
 ]
 
 

@@ -48,6 +48,27 @@ CAPTIONS: dict[str, str] = {
     "each user, the series they started after the cut and had not started before. The full "
     "catalog is ranked; bars show the value at k, whiskers the 95% bootstrap interval over "
     "users. popularity and trending are the baselines to beat.",
+    "session_continuation": "Of the viewers of an episode, the share who started the next one "
+    "in the same session: measurable from a series' first day, before anyone can count as "
+    "dropped.",
+    "launch_percentile": "Share of earlier launches (released before this one) whose viewers "
+    "at the same age were at most this one's: 0.9 = better than 90% of them at this age. "
+    "Blank with fewer than 5 earlier launches to compare with.",
+    "launch_forecast": "Forecast of the cumulative value at the horizon (28 days after "
+    "release), learned from past launches' first days (counts, hook and paywall conversion, "
+    "production type, genre, language, dub or original). The 80% interval is conformal: in "
+    "the backtest it holds the realized value for about 80% of past launches, hits included.",
+    "launch_label": "scale: even the low end of the viewers interval beats three quarters of "
+    "past launches at the horizon. rework: even the high end stays below the bottom quarter. "
+    "watch: anything in between, or too little history to tell.",
+    "label_scale": "Launches whose viewers interval lies above the catalogue's upper quartile.",
+    "label_watch": "Launches whose interval straddles the catalogue's quartiles.",
+    "label_rework": "Launches whose viewers interval lies below the catalogue's lower quartile.",
+    "launch_backtest": "Rolling origin: each past launch forecast at each age only from "
+    "launches whose horizon had passed by then. Coverage should be near the interval's level "
+    "(0.8) overall and in each third of the realized value (the top third: the hits); the "
+    "error is the median |ln(forecast+1) − ln(realized+1)|, beside the Szabo–Huberman "
+    "baseline's (late count regressed on the early count).",
     "ingestion": "Every input record ends in exactly one place: loaded, quarantined (with a "
     "reason) or counted as a duplicate. records_in = loaded + quarantined + duplicates.",
 }

@@ -35,7 +35,9 @@ from tests.dashboard_fixtures import (  # noqa: E402
 pytest_plugins = ["tests.dashboard_fixtures"]
 
 APP = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
-PAGES = ["overview", "series", "catalog", "retention", "recommendations", "data_health"]
+PAGES = ["launches", "overview", "series", "catalog", "retention", "recommendations",
+         "data_health"]  # fmt: skip
+DEFAULT_PAGE = "launches"  # what the app opens on
 NO_MODEL = "No model has been published yet — run `cliffhanger run`."
 
 
@@ -45,7 +47,7 @@ def open_app(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.setenv("CLIFFHANGER_HOME", str(home))
         monkeypatch.delenv("CLIFFHANGER_WAREHOUSE", raising=False)
         at = AppTest.from_file(str(APP), default_timeout=60).run()
-        if page != "overview":
+        if page != DEFAULT_PAGE:
             at.switch_page(f"pages/{page}.py").run()
         assert not at.exception, [e.message for e in at.exception]
         return at
@@ -83,7 +85,7 @@ def test_an_unreadable_warehouse_is_a_warning_not_a_traceback(
     bad.write_text("this is not a DuckDB file\n")
     monkeypatch.setenv("CLIFFHANGER_WAREHOUSE", str(bad))
     at = AppTest.from_file(str(APP), default_timeout=60).run()
-    if page != "overview":
+    if page != DEFAULT_PAGE:
         at.switch_page(f"pages/{page}.py").run()
     assert not at.exception, [e.message for e in at.exception]
     assert "The published warehouse cannot be opened" in at.warning[0].value

@@ -68,7 +68,7 @@ def test_every_page_renders_in_chromium_and_follows_a_new_snapshot(
                 assert page.locator('[data-testid="stSidebarNav"]').is_visible()
                 assert page.get_by_text(version).first.is_visible(), spec.name
             # the comparison shortcut sets the sidebar's range: six deltas, no warning
-            page.goto(url)
+            page.goto(f"{url}/{PAGES[0].path}")
             wait_rendered(page, PAGES[0])
             page.get_by_role(
                 "button", name="Compare the last 7 days with the 7 days before"

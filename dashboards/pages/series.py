@@ -15,7 +15,8 @@ FROM analytics.series_scorecard ORDER BY viewers DESC, series_id
 FUNNEL_SQL = """
 SELECT episode_number, viewers, completion_rate, continuation_rate, at_risk, dropped,
        hazard, survival, survival_ci_low, survival_ci_high, series_typical_hazard,
-       is_paywall_episode, is_dropoff_point
+       is_paywall_episode, is_dropoff_point, session_continuation_rate,
+       series_still_active_share, dropoff_measurable
 FROM analytics.series_episode_funnel WHERE series_id = ? ORDER BY episode_number
 """
 CURVE_SQL = """
@@ -45,10 +46,18 @@ labels = {
     r.series_id: f"{r.title} · {r.language} · {r.series_id} ({r.viewers:,} viewers)"
     for r in series.itertuples()
 }
+# ?series_id=... opens a series (links from the Launches page, bookmarks); the URL follows
+# the picker so the page can be bookmarked
+ids = list(labels)
+wanted = st.query_params.get("series_id")
+if wanted in labels and wanted != st.session_state.get("_series_from_url"):
+    st.session_state["series_id"] = wanted  # a new URL (a link, a bookmark) wins once
 series_id = st.selectbox(
-    "Series", list(labels), format_func=labels.__getitem__, key="series_id",
+    "Series", ids, format_func=labels.__getitem__, key="series_id",
     help="Ordered by viewers, most watched first.",
 )  # fmt: skip
+st.query_params["series_id"] = series_id
+st.session_state["_series_from_url"] = series_id
 st.caption(
     "Series metrics cover every stored event (the sidebar's date range does not apply here: "
     "drop-off is a survival analysis over each viewer's whole history)."
@@ -77,6 +86,17 @@ st.markdown(
     "**Drop-off points:** "
     + (", ".join(f"episode {e}" for e in dropoffs) if dropoffs else "none detected")
 )
+measurable = bool(funnel["dropoff_measurable"].iloc[0]) if len(funnel) else True
+if not measurable:
+    active = funnel["series_still_active_share"].iloc[0]
+    st.info(
+        f"**Drop-off is not yet measurable for this series.** {ui.pct(active)} of its viewers "
+        "watched it in the last 7 days and have not finished: they may still come back, so "
+        "nobody counts as dropped yet and the survival curve stays near 100%. Until most "
+        "viewers are past that window, read the funnel to date and how many go on to the next "
+        "episode in the same session (below).",
+        icon=":material/hourglass_top:",
+    )
 
 if funnel.empty or funnel["viewers"].sum() == 0:
     st.info("Nobody has watched this series yet: pick another one.")
@@ -114,6 +134,22 @@ funnel_chart = (
 )
 st.altair_chart(funnel_chart, width="stretch")
 st.caption(ui.CAPTIONS["viewers"])
+
+if not measurable:
+    st.subheader("Continuation within a session")
+    cont = (
+        alt.Chart(funnel.dropna(subset=["session_continuation_rate"]))
+        .mark_bar()
+        .encode(
+            x=x_ep,
+            y=alt.Y("session_continuation_rate:Q", title="Went on to the next episode in the same session", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+            color=marker_color,
+            tooltip=["episode_number", "viewers", "session_continuation_rate"],
+        )
+        .properties(height=260)
+    )  # fmt: skip
+    st.altair_chart(cont, width="stretch")
+    st.caption(ui.CAPTIONS["session_continuation"])
 
 left, right = st.columns(2)
 with left:
