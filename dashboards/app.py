@@ -23,24 +23,27 @@ from dashboards import data, ui  # noqa: E402
 
 st.set_page_config(page_title="Cliffhanger dashboards", page_icon="🎬", layout="wide")
 
+# the page files live in views/, not pages/: Streamlit would take a pages/ folder for its
+# older multipage mode and serve a bookmarked /series without this entry script (no shared
+# sidebar) on a server's first request
 PAGES = [
-    st.Page("pages/launches.py", title="Launches", icon=":material/rocket_launch:", default=True),
+    st.Page("views/launches.py", title="Launches", icon=":material/rocket_launch:", default=True),
     st.Page(
-        "pages/overview.py", title="Overview", icon=":material/monitoring:", url_path="overview"
+        "views/overview.py", title="Overview", icon=":material/monitoring:", url_path="overview"
     ),
-    st.Page("pages/series.py", title="Series", icon=":material/movie:", url_path="series"),
-    st.Page("pages/catalog.py", title="Catalog", icon=":material/table:", url_path="catalog"),
+    st.Page("views/series.py", title="Series", icon=":material/movie:", url_path="series"),
+    st.Page("views/catalog.py", title="Catalog", icon=":material/table:", url_path="catalog"),
     st.Page(
-        "pages/retention.py", title="Retention", icon=":material/grid_on:", url_path="retention"
+        "views/retention.py", title="Retention", icon=":material/grid_on:", url_path="retention"
     ),
     st.Page(
-        "pages/recommendations.py",
+        "views/recommendations.py",
         title="Recommendations",
         icon=":material/recommend:",
         url_path="recommendations",
     ),
     st.Page(
-        "pages/data_health.py",
+        "views/data_health.py",
         title="Data health",
         icon=":material/health_and_safety:",
         url_path="data-health",

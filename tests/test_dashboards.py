@@ -48,7 +48,7 @@ def open_app(monkeypatch: pytest.MonkeyPatch):
         monkeypatch.delenv("CLIFFHANGER_WAREHOUSE", raising=False)
         at = AppTest.from_file(str(APP), default_timeout=60).run()
         if page != DEFAULT_PAGE:
-            at.switch_page(f"pages/{page}.py").run()
+            at.switch_page(f"views/{page}.py").run()
         assert not at.exception, [e.message for e in at.exception]
         return at
 
@@ -86,7 +86,7 @@ def test_an_unreadable_warehouse_is_a_warning_not_a_traceback(
     monkeypatch.setenv("CLIFFHANGER_WAREHOUSE", str(bad))
     at = AppTest.from_file(str(APP), default_timeout=60).run()
     if page != DEFAULT_PAGE:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.message for e in at.exception]
     assert "The published warehouse cannot be opened" in at.warning[0].value
 
@@ -123,9 +123,11 @@ def independent_period(home: Path, lo: dt.date, hi: dt.date) -> dict[str, float]
 
 
 def test_overview_shows_the_warehouse_numbers(open_app, dash_home: Path) -> None:
-    at = open_app(dash_home)
+    # the app's first run draws the shared sidebar (AppTest drops it after a page switch)
+    at = open_app(dash_home, DEFAULT_PAGE)
     lo, hi = dt.date(2026, 9, 7), dt.date(2026, 9, 20)
     assert at.sidebar.date_input[0].value == (lo, hi)
+    at.switch_page("views/overview.py").run()
     e = independent_period(dash_home, lo, hi)
     assert {k: v[0] for k, v in metrics(at).items()} == {
         "DAU": f"{e['dau']:,.0f}",
@@ -458,7 +460,7 @@ def test_a_new_snapshot_is_picked_up_without_restart(
     assert after != before
     assert os.path.realpath(published(home)).endswith(f"cliffhanger-{after}.duckdb")
     assert metrics(at)["Files"][0] == "16"
-    at.switch_page("pages/overview.py").run()  # other pages read the new snapshot too
+    at.switch_page("views/overview.py").run()  # other pages read the new snapshot too
     assert not at.exception and len(at.metric) == 6
 
 
@@ -484,14 +486,14 @@ def test_pages_keep_working_while_snapshots_are_published_and_pruned(
     seen, runs = {first}, 0
     while thread.is_alive() or runs < len(PAGES):
         page = PAGES[runs % len(PAGES)]
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
         assert not at.exception, (page, [e.message for e in at.exception])
         if page == "data_health":
             seen.add(metrics(at)["Snapshot version"][0])
         runs += 1
     thread.join()
     assert not failures
-    at.switch_page("pages/data_health.py").run()
+    at.switch_page("views/data_health.py").run()
     last = metrics(at)["Snapshot version"][0]
     assert os.path.realpath(published(home)).endswith(f"cliffhanger-{last}.duckdb")
     assert metrics(at)["Files"][0] == "18"  # 15 + one file per publish

@@ -136,7 +136,7 @@ def test_the_series_page_opens_the_linked_series_and_follows_the_picker(
     ids = [r[0] for r in con.execute(
         "SELECT series_id FROM analytics.series_scorecard WHERE viewers > 0 "
         "ORDER BY viewers, series_id LIMIT 2").fetchall()]  # fmt: skip
-    at = open_page(monkeypatch, long_home, "pages/series.py", series_id=ids[0])
+    at = open_page(monkeypatch, long_home, "views/series.py", series_id=ids[0])
     assert at.selectbox(key="series_id").value == ids[0]
     at.selectbox(key="series_id").set_value(ids[1]).run()
     assert at.selectbox(key="series_id").value == ids[1]  # the old URL does not win back
@@ -154,11 +154,11 @@ def test_a_young_series_says_drop_off_is_not_yet_measurable(
     young = [s for s, measurable in rows if not measurable]
     old = [s for s, measurable in rows if measurable]
     assert young and old, rows
-    at = open_page(monkeypatch, long_home, "pages/series.py", series_id=young[0])
+    at = open_page(monkeypatch, long_home, "views/series.py", series_id=young[0])
     notes = [i.value for i in at.info]
     assert any("Drop-off is not yet measurable" in n for n in notes), notes
     assert any(s.value == "Continuation within a session" for s in at.subheader)
-    at = open_page(monkeypatch, long_home, "pages/series.py", series_id=old[0])
+    at = open_page(monkeypatch, long_home, "views/series.py", series_id=old[0])
     assert not any("Drop-off is not yet measurable" in i.value for i in at.info)
 
 

@@ -137,7 +137,7 @@ def test_the_pipeline_publishes_a_bundle_and_blocks_a_forced_broken_model(
     try:
         app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
         at = AppTest.from_file(str(app), default_timeout=60).run()
-        at.switch_page("pages/recommendations.py").run()
+        at.switch_page("views/recommendations.py").run()
         assert not at.exception, [e.message for e in at.exception]
         con = connect_published(store.paths())
         best, base = (
