@@ -315,7 +315,7 @@ def simulate(
     # the user leaves for good at churn, and nothing happens after the data end
     churn = pl.Series(users.churn_ms)
     views = views.filter(
-        (pl.col("sitting_start") < pl.col("user").map_batches(lambda s: churn.gather(s)))
+        (pl.col("sitting_start") < pl.col("user").map_batches(churn.gather, return_dtype=pl.Int64))
         & (pl.col("sitting_start") < days * DAY_MS)
     ).sort(["user", "view_start_ms", "journey"])
     return Simulation(views=views, journeys=journeys)
