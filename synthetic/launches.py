@@ -7,7 +7,8 @@ Every story gets a log-normal *appeal*. It multiplies how strongly the app surfa
 shifts paywall conversion; high-appeal originals are dubbed more often and sooner. A version's
 attraction on a day depends on its age (days since its release date)::
 
-    attraction = appeal × (shelf(age) + word_of_mouth(age) + tail(age)) × exp(chart(day))
+    attraction = (appeal^SHELF_APPEAL_EXPONENT × shelf(age)
+                  + appeal × (word_of_mouth(age) + tail(age))) × exp(chart(day))
     shelf(age)         = SHELF_BOOST × promotion × exp(-age / SHELF_DAYS)
     word_of_mouth(age) = WOM_WEIGHT × appeal^WOM_EXPONENT × virality
                          × x^WOM_SHAPE × exp(WOM_SHAPE × (1 - x)),   x = age / WOM_PEAK_DAYS
@@ -54,7 +55,8 @@ AI_LOG_APPEAL_SHIFT = -0.3
 # how appeal acts on discovery (the choice score), the hook and paywall conversion
 SHELF_BOOST = 6.0  # the "new" shelf on release day, vs the long-run level 1
 SHELF_DAYS = 2.0
-PROMOTION_SIGMA = 1.0  # log-sd of the per-version promotion factor on the shelf
+SHELF_APPEAL_EXPONENT = 0.3  # shelf viewers grow with appeal^0.3 (word of mouth: appeal^2)
+PROMOTION_SIGMA = 0.7  # log-sd of the per-version promotion factor on the shelf
 WOM_WEIGHT = 3.0
 WOM_EXPONENT = 1.0  # word of mouth grows with appeal squared overall (appeal × appeal^1)
 WOM_PEAK_DAYS = 8.0
@@ -69,7 +71,7 @@ BALANCE_USERS = 2000  # users the taste balance is computed on
 APPEAL_REFERENCE = 1.5  # log appeal with no hook / paywall shift (about the viewed median)
 QUALITY_PER_LOG_APPEAL = 0.45  # continuation logit shift (hook, depth) per unit of log appeal
 QUALITY_NOISE = 0.25
-PAYWALL_PER_LOG_APPEAL = 0.5  # paywall-conversion logit shift per unit of log appeal
+PAYWALL_PER_LOG_APPEAL = 0.7  # paywall-conversion logit shift per unit of log appeal
 
 # dubs: more likely and sooner for high-appeal originals
 DUB_P_BASE = 0.04  # P(dub into a language) = min(0.9, DUB_P_BASE × appeal^1.5) × target weight
@@ -87,7 +89,9 @@ def log_attraction(age: np.ndarray, day: np.ndarray, truth: LaunchTruth) -> np.n
     """
     a = np.maximum(age, 0).astype(np.float64)
     appeal = truth.appeal[None, :]
+    # the shelf shows every release; its cover and trailer convert with appeal only partly
     shelf = SHELF_BOOST * truth.promotion[None, :] * np.exp(-a / SHELF_DAYS)
+    shelf = shelf * appeal ** (SHELF_APPEAL_EXPONENT - 1.0)
     x = a / WOM_PEAK_DAYS
     wom = (
         WOM_WEIGHT

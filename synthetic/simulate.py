@@ -29,7 +29,7 @@ COIN_PACK_P = np.array([0.5, 0.35, 0.15])
 SUBSCRIPTION_USD = 19.99
 
 TASTE_WEIGHT = 3.0  # how strongly taste (vs popularity) drives which series a user starts
-REPICK_CANDIDATES = 8  # launch mode: best versions considered per journey start
+REPICK_CANDIDATES = 32  # launch mode: best versions considered per journey start
 
 
 @dataclass(frozen=True)
