@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -188,6 +190,21 @@ def test_same_arguments_give_identical_files(tmp_path: Path) -> None:
         digest(tmp_path / "c")["events/events_2026-09-07.jsonl.gz"]
         != a["events/events_2026-09-07.jsonl.gz"]
     )
+
+
+def test_the_cli_flag_turns_launch_mode_on(tmp_path: Path) -> None:
+    out = tmp_path / "cli"
+    result = subprocess.run(
+        [sys.executable, "-m", "cliffhanger.cli", "generate", "--users", "40", "--days", "3",
+         "--launches", "--gzip", "--out", str(out)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["args"]["launches"] is True
+    lines = (out / "catalog" / "series.csv").read_text().splitlines()[1:]
+    series = {line.split(",")[0] for line in lines}
+    assert set(manifest["series"]) == series
 
 
 def test_the_default_mode_manifest_has_no_launch_keys(tmp_path: Path) -> None:
