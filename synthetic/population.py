@@ -139,7 +139,7 @@ def build_users(rng: np.random.Generator, n_users: int, days: int, launches: boo
     churn_ms = arrival_ms + (lifetime_days * day_ms).astype(np.int64)
     if launches:
         # an existing user has been watching for a while: its simulated history starts
-        # HISTORY_DAYS before the data (journeys in progress, stories already seen; only app
+        # LAUNCH_HISTORY_DAYS before the data (journeys in progress, stories already seen; only app
         # sessions from the data start on are written), and it stays a (memoryless)
         # lifetime from the data start
         history_ms = arrival_ms - arrival_day * day_ms - LAUNCH_HISTORY_DAYS * day_ms
