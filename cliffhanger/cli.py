@@ -96,9 +96,16 @@ def ensure_dagster_home() -> Path:
     "--series",
     type=int,
     default=None,
-    help="Series versions in the catalog (default scales with users).",
+    help="Series versions in the catalog (default scales with users); with --launches, the "
+    "back catalog older than the release flow.",
 )
 @click.option("--start", default="2026-09-07", show_default=True, help="First day, YYYY-MM-DD.")
+@click.option(
+    "--launches",
+    is_flag=True,
+    help="Launch mode: a steady flow of releases with planted, heavy-tailed appeal "
+    "(recorded in manifest.json) and a stationary audience, for long periods (--days 60+).",
+)
 def generate(
     users: int,
     days: int,
@@ -109,6 +116,7 @@ def generate(
     dirty: float,
     series: int | None,
     start: str,
+    launches: bool,
 ) -> None:
     """Write a realistic synthetic micro-drama data set: catalog/ and daily events/ files."""
     from synthetic import GenerateError, GenerateSpec
@@ -128,6 +136,7 @@ def generate(
         dirty=dirty,
         series=series,
         start=start_date,
+        launches=launches,
     )
     try:
         with err.status("generating…") as status:

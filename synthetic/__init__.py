@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from synthetic.catalog import build_catalog
+from synthetic.catalog import Catalog, build_catalog
 from synthetic.events import build_events
 from synthetic.faults import inject_faults
+from synthetic.launches import build_launch_catalog
 from synthetic.population import build_users
 from synthetic.records import logical_records
 from synthetic.simulate import simulate
@@ -49,6 +50,7 @@ class GenerateSpec:
     dirty: float = 0.0
     series: int | None = None  # series versions; default scales with users
     start: dt.date = DEFAULT_START
+    launches: bool = False  # launch mode: a release flow with planted appeal (launches.py)
 
     def validate(self) -> None:
         if self.users < 1:
@@ -125,9 +127,12 @@ def generate(spec: GenerateSpec, progress: Callable[[str], None] | None = None) 
         clock = now
 
     say("catalog")
-    catalog = build_catalog(rngs[0], spec.n_series, spec.start, spec.days)
+    if spec.launches:
+        catalog = build_launch_catalog(rngs[0], spec.n_series, spec.start, spec.days)
+    else:
+        catalog = build_catalog(rngs[0], spec.n_series, spec.start, spec.days)
     say("users")
-    users = build_users(rngs[1], spec.users, spec.days)
+    users = build_users(rngs[1], spec.users, spec.days, launches=spec.launches)
     lap("catalog_users")
     say("viewing simulation")
     sim = simulate(rngs[2], users, catalog, spec.days, spec.start.weekday())
@@ -168,6 +173,8 @@ def generate(spec: GenerateSpec, progress: Callable[[str], None] | None = None) 
             faults,
             per_file,
         )
+        if spec.launches:
+            manifest["series"] = _planted_series(catalog)
         if faults.height:
             faults.select(
                 "file", "record_number", "kind", "expected", "reason", "event_id"
@@ -193,6 +200,28 @@ def generate(spec: GenerateSpec, progress: Callable[[str], None] | None = None) 
     )
 
 
+def _planted_series(catalog: Catalog) -> dict[str, dict[str, object]]:
+    """Launch mode: what was planted per series version, for tests of launch analytics.
+
+    ``appeal`` is the story's (a dub shares its original's); ``promotion`` (the "new" shelf)
+    and ``virality`` (word of mouth) are the version's own factors, independent of appeal.
+    """
+    truth = catalog.launch
+    assert truth is not None
+    rows = catalog.series.select("series_id", "release_date", "original_series_id").iter_rows()
+    return {
+        series_id: {
+            "appeal": round(float(truth.appeal[i]), 4),
+            "promotion": round(float(truth.promotion[i]), 4),
+            "virality": round(float(truth.virality[i]), 4),
+            "release_date": release.isoformat(),
+            "is_dub": original is not None,
+            "original_series_id": original,
+        }
+        for i, (series_id, release, original) in enumerate(rows)
+    }
+
+
 def _manifest(
     spec: GenerateSpec,
     n_series: int,
@@ -208,6 +237,8 @@ def _manifest(
     del args["out"]
     args["start"] = spec.start.isoformat()
     args["n_series"] = spec.n_series
+    if not spec.launches:  # the default mode's manifest stays as it always was
+        del args["launches"]
     by_file = faults.group_by("file").agg(
         quarantined=(pl.col("expected") == "quarantined").sum(),
         duplicates=(pl.col("expected") == "duplicate").sum(),

@@ -60,6 +60,17 @@ _OWNER = np.array(
 
 
 @dataclass(frozen=True)
+class LaunchTruth:
+    """Launch mode: what was planted per series version (see synthetic/launches.py)."""
+
+    appeal: np.ndarray  # the story's appeal (log-normal), shared by its dubs
+    promotion: np.ndarray  # factor on the "new" shelf, independent of appeal
+    virality: np.ndarray  # factor on word of mouth, independent of appeal
+    paywall_shift: np.ndarray  # logit shift of paywall conversion
+    daily: np.ndarray  # versions × days: log attraction shock of each day (chart position)
+
+
+@dataclass(frozen=True)
 class Catalog:
     """The generated catalog plus the hidden truths the viewing simulation needs."""
 
@@ -78,6 +89,26 @@ class Catalog:
     cliffhanger: np.ndarray  # version × 91 bool: episode e ends on a cliffhanger
     episode_offset: np.ndarray  # version -> row index of its episode 1 in ``episodes``
     durations: np.ndarray  # flat float array aligned with ``episodes`` rows
+    # launch mode only (synthetic/launches.py): the planted per-version truths; None otherwise
+    launch: LaunchTruth | None = None
+
+
+def draw_genres(rng: np.random.Generator, n_stories: int) -> tuple[np.ndarray, np.ndarray]:
+    """Genres (a primary plus 0-2 secondaries, one-hot) and the story embedding."""
+    n_genres = len(GENRES)
+    primary = rng.choice(n_genres, size=n_stories, p=GENRE_WEIGHTS)
+    genre_hot = np.zeros((n_stories, n_genres), dtype=bool)
+    genre_hot[np.arange(n_stories), primary] = True
+    n_secondary = rng.choice(3, size=n_stories, p=[0.35, 0.45, 0.20])
+    for k in range(2):
+        extra = rng.choice(n_genres, size=n_stories, p=GENRE_WEIGHTS)
+        genre_hot[np.arange(n_stories), extra] |= n_secondary > k
+
+    latent = rng.normal(0.0, 0.8, size=(n_stories, LATENT_DIMS))
+    story_embedding = np.hstack(
+        [genre_hot / np.sqrt(genre_hot.sum(axis=1, keepdims=True)), latent]
+    ).astype(np.float64)
+    return genre_hot, story_embedding
 
 
 def build_catalog(rng: np.random.Generator, n_versions: int, start: dt.date, days: int) -> Catalog:
@@ -97,21 +128,7 @@ def build_catalog(rng: np.random.Generator, n_versions: int, start: dt.date, day
     n_stories = max(1, int(np.ceil(n_versions / 1.6)))
     n_stories = min(n_stories, n_versions)
     n_dubs = n_versions - n_stories
-    n_genres = len(GENRES)
-
-    # genres: a primary genre plus 0-2 secondaries
-    primary = rng.choice(n_genres, size=n_stories, p=GENRE_WEIGHTS)
-    genre_hot = np.zeros((n_stories, n_genres), dtype=bool)
-    genre_hot[np.arange(n_stories), primary] = True
-    n_secondary = rng.choice(3, size=n_stories, p=[0.35, 0.45, 0.20])
-    for k in range(2):
-        extra = rng.choice(n_genres, size=n_stories, p=GENRE_WEIGHTS)
-        genre_hot[np.arange(n_stories), extra] |= n_secondary > k
-
-    latent = rng.normal(0.0, 0.8, size=(n_stories, LATENT_DIMS))
-    story_embedding = np.hstack(
-        [genre_hot / np.sqrt(genre_hot.sum(axis=1, keepdims=True)), latent]
-    ).astype(np.float64)
+    genre_hot, story_embedding = draw_genres(rng, n_stories)
 
     # releases: a back catalog from the last year, and new stories arriving through the period
     in_period = rng.random(n_stories) < 0.45
@@ -162,7 +179,50 @@ def build_catalog(rng: np.random.Generator, n_versions: int, start: dt.date, day
         np.minimum(release_story[story_of_version] + dub_delay, days - 1),
     )
     version_quality = quality[story_of_version] - np.where(is_original, 0.0, 0.10)
+    return assemble_catalog(
+        rng,
+        start,
+        genre_hot=genre_hot,
+        story_embedding=story_embedding,
+        popularity=popularity,
+        quality=quality,
+        production_story=production_story,
+        n_episodes_story=n_episodes_story,
+        free_story=free_story,
+        mean_duration=mean_duration,
+        story_of_version=story_of_version,
+        version_language=version_language,
+        is_original=is_original,
+        release_day=release_day,
+        version_quality=version_quality,
+    )
 
+
+def assemble_catalog(
+    rng: np.random.Generator,
+    start: dt.date,
+    *,
+    genre_hot: np.ndarray,
+    story_embedding: np.ndarray,
+    popularity: np.ndarray,
+    quality: np.ndarray,
+    production_story: np.ndarray,
+    n_episodes_story: np.ndarray,
+    free_story: np.ndarray,
+    mean_duration: np.ndarray,
+    story_of_version: np.ndarray,
+    version_language: np.ndarray,
+    is_original: np.ndarray,
+    release_day: np.ndarray,
+    version_quality: np.ndarray,
+    launch: LaunchTruth | None = None,
+) -> Catalog:
+    """Episodes, cuts, cliffhangers, costs and titles for given stories and versions.
+
+    Story arrays are indexed by story, version arrays by version (originals and dubs).
+    """
+    n_stories = len(popularity)
+    n_v = len(story_of_version)
     n_eps = n_episodes_story[story_of_version]
     free = free_story[story_of_version]
     episode_offset = np.concatenate([[0], np.cumsum(n_eps)[:-1]])
@@ -261,4 +321,5 @@ def build_catalog(rng: np.random.Generator, n_versions: int, start: dt.date, day
         cliffhanger=cliffhanger,
         episode_offset=episode_offset,
         durations=durations,
+        launch=launch,
     )

@@ -25,6 +25,10 @@ APP_VERSIONS = np.array(["3.4.1", "3.5.0", "3.5.2"])
 PAYER_TYPES = np.array(["none", "ad", "coins", "subscription"])
 PAYER_P = np.array([0.44, 0.40, 0.12, 0.04])
 HOUR_MS = 3_600_000
+# launch mode: mean lifetimes in days (the default mode: heavy 45, light 14)
+LAUNCH_LIFETIME_HEAVY = 60.0
+LAUNCH_LIFETIME_LIGHT = 21.0
+LAUNCH_HISTORY_DAYS = 14  # launch mode: existing users' simulated viewing before the data
 DAY_MS = 86_400_000
 # local time-of-day weights: a lunch bump and an evening peak, quiet nights
 HOUR_WEIGHTS = np.array(
@@ -79,15 +83,24 @@ class Users:
     heavy: np.ndarray  # bool: binge-heavy viewer
     journey_rate: np.ndarray  # new series started per active day
     payer: np.ndarray  # index into PAYER_TYPES
-    arrival_ms: np.ndarray  # first moment in the app, ms since the data start
+    arrival_ms: np.ndarray  # first moment in the app, ms since the data start (launch mode:
+    # negative for users already watching before the data start)
     churn_ms: np.ndarray  # moment the user leaves for good, ms since the data start
 
     def __len__(self) -> int:
         return len(self.user_id)
 
 
-def build_users(rng: np.random.Generator, n_users: int, days: int) -> Users:
-    """Draw ``n_users`` users, some present at the start and the rest arriving every day."""
+def build_users(rng: np.random.Generator, n_users: int, days: int, launches: bool = False) -> Users:
+    """Draw ``n_users`` users, some present at the start and the rest arriving every day.
+
+    With ``launches`` (launch mode) the population is stationary over a long period: the
+    share of users already present at the start is each type's mean lifetime over
+    (lifetime + days), lifetimes are longer (a loyal base), and an existing user's
+    ``arrival_ms`` is negative: its viewing is simulated from ``LAUNCH_HISTORY_DAYS`` before
+    the data start (and cut there), so the daily audience neither ramps up at the start nor
+    collapses by the end.
+    """
     language = rng.choice(len(LANGUAGES), size=n_users, p=USER_LANGUAGE_P)
     country = np.empty(n_users, dtype=object)
     offset = np.zeros(n_users, dtype=np.int64)
@@ -107,7 +120,13 @@ def build_users(rng: np.random.Generator, n_users: int, days: int) -> Users:
     journey_rate = rng.lognormal(np.log(np.where(heavy, 0.45, 0.16)), 0.4)
 
     day_ms = DAY_MS
-    existing = rng.random(n_users) < 0.35
+    mean_lifetime = np.where(heavy, 45.0, 14.0)
+    if launches:
+        mean_lifetime = np.where(heavy, LAUNCH_LIFETIME_HEAVY, LAUNCH_LIFETIME_LIGHT)
+        p_existing = mean_lifetime / (mean_lifetime + days)
+    else:
+        p_existing = 0.35
+    existing = rng.random(n_users) < p_existing
     # an existing user's first visit in the period comes within a few days; new users install
     # on any day; both at a usual local hour
     first_visit_day = np.minimum(rng.exponential(1.5, size=n_users).astype(np.int64), days - 1)
@@ -116,8 +135,16 @@ def build_users(rng: np.random.Generator, n_users: int, days: int) -> Users:
     arrival_ms = arrival_day * day_ms + local_hour_ms(rng, n_users) - offset * HOUR_MS
     arrival_ms = np.clip(arrival_ms, 0, days * day_ms - 1)
     # lifetime: heavy viewers stay longer; an existing user may churn early in the period
-    lifetime_days = rng.exponential(np.where(heavy, 45.0, 14.0))
+    lifetime_days = rng.exponential(mean_lifetime)
     churn_ms = arrival_ms + (lifetime_days * day_ms).astype(np.int64)
+    if launches:
+        # an existing user has been watching for a while: its simulated history starts
+        # LAUNCH_HISTORY_DAYS before the data (journeys in progress, stories already seen; only app
+        # sessions from the data start on are written), and it stays a (memoryless)
+        # lifetime from the data start
+        history_ms = arrival_ms - arrival_day * day_ms - LAUNCH_HISTORY_DAYS * day_ms
+        arrival_ms = np.where(existing, history_ms, arrival_ms)
+        churn_ms = np.where(existing, (lifetime_days * day_ms).astype(np.int64), churn_ms)
 
     is_guest = rng.random(n_users) < 0.08
     # a guest has no account: the app identifies it by its device's anonymous id

@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from synthetic.catalog import Catalog
+from synthetic.launches import LAUNCH_TASTE_WEIGHT, log_attraction, taste_offsets
 from synthetic.population import HOUR_MS, Users, local_hour_ms
 
 DAY_MS = 86_400_000
@@ -28,6 +29,7 @@ COIN_PACK_P = np.array([0.5, 0.35, 0.15])
 SUBSCRIPTION_USD = 19.99
 
 TASTE_WEIGHT = 3.0  # how strongly taste (vs popularity) drives which series a user starts
+REPICK_CANDIDATES = 32  # launch mode: best versions considered per journey start
 
 
 @dataclass(frozen=True)
@@ -76,13 +78,20 @@ def _choose_series(
     catalog: Catalog,
     user_idx: np.ndarray,
     t_ms: np.ndarray,
+    k: int = 1,
 ) -> np.ndarray:
-    """Gumbel-max sampling of the version each journey starts, in chunks of journeys."""
+    """Gumbel-max sampling of the version each journey starts, in chunks of journeys.
+
+    With ``k > 1`` returns each journey's ``k`` best versions, best first (journeys × k).
+    """
     story = catalog.story_of_version
     log_pop = np.log(catalog.story_popularity[story])
     emb = catalog.story_embedding[story]
     is_original = catalog.is_original
-    choice = np.empty(len(user_idx), dtype=np.int64)
+    if catalog.launch is not None:  # launch mode: taste decides who, appeal how many
+        balance = taste_offsets(users.taste, catalog.story_embedding, LAUNCH_TASTE_WEIGHT)[story]
+    k = min(k, len(story))
+    choice = np.empty((len(user_idx), k) if k > 1 else len(user_idx), dtype=np.int64)
     chunk = max(1, 4_000_000 // max(len(story), 1))
     for lo in range(0, len(user_idx), chunk):
         hi = min(lo + chunk, len(user_idx))
@@ -92,11 +101,49 @@ def _choose_series(
         same_lang = users.language[u][:, None] == catalog.version_language[None, :]
         lang_term = np.where(same_lang, 0.0, np.where(is_original[None, :], -2.5, -9.0))
         age = day - catalog.release_day[None, :]
-        recency = np.where(age >= 0, 1.2 * np.exp(-np.maximum(age, 0) / 10.0), -np.inf)
-        score = log_pop[None, :] + TASTE_WEIGHT * affinity + lang_term + recency
+        if catalog.launch is None:
+            recency = np.where(age >= 0, 1.2 * np.exp(-np.maximum(age, 0) / 10.0), -np.inf)
+            score = log_pop[None, :] + TASTE_WEIGHT * affinity + lang_term + recency
+        else:  # launch mode: appeal × (new shelf + word of mouth + long-run level)
+            launch = log_attraction(age, day, catalog.launch)
+            score = launch + balance[None, :] + LAUNCH_TASTE_WEIGHT * affinity + lang_term
         score += rng.gumbel(size=score.shape)
-        choice[lo:hi] = np.argmax(score, axis=1)
+        if k == 1:
+            choice[lo:hi] = np.argmax(score, axis=1)
+        else:
+            top = np.argpartition(-score, k - 1, axis=1)[:, :k]
+            rank = np.argsort(-np.take_along_axis(score, top, axis=1), axis=1, kind="stable")
+            choice[lo:hi] = np.take_along_axis(top, rank, axis=1)
     return choice
+
+
+def _first_unstarted(
+    candidates: np.ndarray, story_of_version: np.ndarray, user_idx: np.ndarray, t_ms: np.ndarray
+) -> np.ndarray:
+    """Per journey, its best candidate whose story the user has not started before (or -1).
+
+    Journeys are taken in time order per user: the r-th journeys of all users at once.
+    """
+    n, k = candidates.shape
+    n_stories = int(story_of_version.max()) + 1 if len(story_of_version) else 1
+    order = np.lexsort((t_ms, user_idx))
+    sorted_user = user_idx[order]
+    first = np.concatenate([[True], sorted_user[1:] != sorted_user[:-1]])
+    start_of_run = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+    nth = np.empty(n, dtype=np.int64)
+    nth[order] = np.arange(n) - start_of_run
+    keys = user_idx[:, None] * n_stories + story_of_version[candidates]
+    started = np.zeros(0, dtype=np.int64)
+    version = np.full(n, -1, dtype=np.int64)
+    for r in range(int(nth.max()) + 1 if n else 0):
+        rows = np.flatnonzero(nth == r)
+        fresh = ~np.isin(keys[rows], started)
+        has = fresh.any(axis=1)
+        pick = np.argmax(fresh, axis=1)
+        rows, pick = rows[has], pick[has]
+        version[rows] = candidates[rows, pick]
+        started = np.concatenate([started, keys[rows, pick]])
+    return version
 
 
 def simulate(
@@ -104,7 +151,15 @@ def simulate(
 ) -> Simulation:
     """Run the viewing simulation; returns one row per episode view with its timing."""
     user_idx, t_start = _journey_starts(rng, users, days, start_weekday)
-    version = _choose_series(rng, users, catalog, user_idx, t_start)
+    if catalog.launch is None:
+        version = _choose_series(rng, users, catalog, user_idx, t_start)
+    else:
+        # launch mode: a user who already started the best-scoring story starts their best
+        # one not yet started (over a long period a user works through their favourites)
+        candidates = _choose_series(rng, users, catalog, user_idx, t_start, k=REPICK_CANDIDATES)
+        version = _first_unstarted(candidates, catalog.story_of_version, user_idx, t_start)
+        found = version >= 0
+        user_idx, t_start, version = user_idx[found], t_start[found], version[found]
 
     # one journey per user and story: a second pick of a story already started is dropped
     order = np.lexsort((t_start, catalog.story_of_version[version], user_idx))
@@ -146,7 +201,11 @@ def simulate(
         locked_after = e[None, :] > fr
         logit -= np.where(locked_after, LOCKED_PENALTY[payer[lo:hi]][:, None], 0.0)
         p = 1.0 / (1.0 + np.exp(-logit))
-        p = np.where(e[None, :] == fr, p * PAYWALL_CONVERSION[payer[lo:hi]][:, None], p)
+        convert = PAYWALL_CONVERSION[payer[lo:hi]]
+        if catalog.launch is not None:  # launch mode: hits convert better
+            z = np.log(convert / (1.0 - convert)) + catalog.launch.paywall_shift[v]
+            convert = 1.0 / (1.0 + np.exp(-z))
+        p = np.where(e[None, :] == fr, p * convert[:, None], p)
         fail = rng.random(p.shape) >= p
         fail &= e[None, :] >= entry[lo:hi, None]
         fail |= e[None, :] >= n_eps[lo:hi, None]
@@ -315,7 +374,12 @@ def simulate(
     # the user leaves for good at churn, and nothing happens after the data end
     churn = pl.Series(users.churn_ms)
     views = views.filter(
-        (pl.col("sitting_start") < pl.col("user").map_batches(lambda s: churn.gather(s)))
+        (pl.col("sitting_start") < pl.col("user").map_batches(churn.gather, return_dtype=pl.Int64))
         & (pl.col("sitting_start") < days * DAY_MS)
-    ).sort(["user", "view_start_ms", "journey"])
+    )
+    if catalog.launch is not None:
+        # launch mode simulates existing users' viewing from before the data start: keep the
+        # app sessions that begin inside the data (each still opens with its app_open)
+        views = views.filter(pl.col("sitting_start").min().over("user", "app_session") >= 0)
+    views = views.sort(["user", "view_start_ms", "journey"])
     return Simulation(views=views, journeys=journeys)
