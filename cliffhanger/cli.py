@@ -35,7 +35,8 @@ err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_DIR = REPO_ROOT / "data_samples" / "clean"
+# 60 days with a release every day or so: every page, the Launches page included, has data
+SAMPLE_DIR = REPO_ROOT / "data_samples" / "launches"
 DAGSTER_YAML = """\
 # Written by cliffhanger: local Dagster instance settings.
 telemetry:
