@@ -12,7 +12,9 @@ WINDOWS = {"week": ("This week", 7), "month": ("This month", 30), "all": ("Every
 METRICS = {"viewers": "Viewers", "watch_hours": "Watch hours", "revenue_usd": "Revenue (USD)"}
 CUMULATIVE = {"viewers": "cumulative_viewers", "watch_hours": "cumulative_watch_hours",
               "revenue_usd": "cumulative_revenue_usd"}  # fmt: skip
-LABEL_COLORS = {"scale": "#2ca02c", "watch": "#ff7f0e", "rework": "#d62728"}
+# launches differ by orders of magnitude and a young one's fan is wide: a symmetric log scale
+# keeps the curve, the band and the fan readable together (and shows zeros)
+Y_SCALE = alt.Scale(type="symlog")
 
 # one row per series version released inside the data: its newest complete day and forecast
 LAUNCHES_SQL = """
@@ -217,7 +219,7 @@ if not bench.empty:
     layers.append(
         alt.Chart(b).mark_area(opacity=0.2, color="gray")
         .encode(x=alt.X("age_days:Q", title="Days since release"),
-                y=alt.Y("p25:Q", title=y_title), y2="p75:Q",
+                y=alt.Y("p25:Q", title=y_title, scale=Y_SCALE), y2="p75:Q",
                 tooltip=["age_days", "n_launches", "p25", "median", "p75"])
     )  # fmt: skip
     layers.append(alt.Chart(b).mark_line(color="gray", strokeDash=[4, 3])
@@ -226,7 +228,7 @@ complete = curve[curve["is_complete_day"]]
 layers.append(
     alt.Chart(complete).mark_line(point=True, color="#4c78a8")
     .encode(x=alt.X("age_days:Q", title="Days since release"),
-            y=alt.Y(f"{value_col}:Q", title=y_title),
+            y=alt.Y(f"{value_col}:Q", title=y_title, scale=Y_SCALE),
             tooltip=["age_days", value_col])
 )  # fmt: skip
 row = forecast[forecast["metric"] == metric] if not forecast.empty else forecast
