@@ -111,6 +111,26 @@ def draw_genres(rng: np.random.Generator, n_stories: int) -> tuple[np.ndarray, n
     return genre_hot, story_embedding
 
 
+def draw_story_shape(
+    rng: np.random.Generator, n_stories: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each story's original language, episode count, free episodes and mean episode length."""
+    story_language = rng.choice(len(LANGUAGES), size=n_stories, p=ORIGINAL_LANGUAGE_P)
+    n_episodes_story = np.clip(np.rint(rng.normal(62, 12, size=n_stories)), 40, 90).astype(int)
+    free_story = rng.integers(5, 13, size=n_stories)
+    mean_duration = rng.uniform(60, 120, size=n_stories)
+    return story_language, n_episodes_story, free_story, mean_duration
+
+
+def dub_pairs(story_language: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (story, language) pair a dub could be: each language but the story's own."""
+    n_stories = len(story_language)
+    pair_story = np.repeat(np.arange(n_stories), len(LANGUAGES))
+    pair_lang = np.tile(np.arange(len(LANGUAGES)), n_stories)
+    allowed = pair_lang != story_language[pair_story]
+    return pair_story[allowed], pair_lang[allowed]
+
+
 def build_catalog(rng: np.random.Generator, n_versions: int, start: dt.date, days: int) -> Catalog:
     """Draw a catalog of exactly ``n_versions`` series versions.
 
@@ -152,16 +172,10 @@ def build_catalog(rng: np.random.Generator, n_versions: int, start: dt.date, day
     rank[order] = np.arange(n_stories)
     popularity = 1.0 / (rank + 3.0) ** 1.0
 
-    story_language = rng.choice(len(LANGUAGES), size=n_stories, p=ORIGINAL_LANGUAGE_P)
-    n_episodes_story = np.clip(np.rint(rng.normal(62, 12, size=n_stories)), 40, 90).astype(int)
-    free_story = rng.integers(5, 13, size=n_stories)
-    mean_duration = rng.uniform(60, 120, size=n_stories)
+    story_language, n_episodes_story, free_story, mean_duration = draw_story_shape(rng, n_stories)
 
     # dubs: popular stories get dubbed first, into languages other than the original
-    pair_story = np.repeat(np.arange(n_stories), len(LANGUAGES))
-    pair_lang = np.tile(np.arange(len(LANGUAGES)), n_stories)
-    allowed = pair_lang != story_language[pair_story]
-    pair_story, pair_lang = pair_story[allowed], pair_lang[allowed]
+    pair_story, pair_lang = dub_pairs(story_language)
     weight = popularity[pair_story] * DUB_TARGET_WEIGHT[pair_lang]
     n_dubs = min(n_dubs, len(pair_story))
     picked = rng.choice(len(pair_story), size=n_dubs, replace=False, p=weight / weight.sum())

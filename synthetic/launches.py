@@ -33,12 +33,12 @@ import numpy as np
 
 from synthetic.catalog import (
     DUB_TARGET_WEIGHT,
-    LANGUAGES,
-    ORIGINAL_LANGUAGE_P,
     Catalog,
     LaunchTruth,
     assemble_catalog,
     draw_genres,
+    draw_story_shape,
+    dub_pairs,
 )
 
 # the release flow: originals per week by production, live action / hybrid and AI-made
@@ -179,17 +179,11 @@ def build_launch_catalog(
     # high appeal), so the pooled funnel stays close to the default mode's
     relative = log_appeal - APPEAL_REFERENCE
     quality = QUALITY_PER_LOG_APPEAL * relative + rng.normal(0.0, QUALITY_NOISE, n_stories)
-    story_language = rng.choice(len(LANGUAGES), size=n_stories, p=ORIGINAL_LANGUAGE_P)
-    n_episodes_story = np.clip(np.rint(rng.normal(62, 12, size=n_stories)), 40, 90).astype(int)
-    free_story = rng.integers(5, 13, size=n_stories)
-    mean_duration = rng.uniform(60, 120, size=n_stories)
+    story_language, n_episodes_story, free_story, mean_duration = draw_story_shape(rng, n_stories)
 
     # dubs: each (story, other language) pair is dubbed with a probability rising with
     # appeal, after a delay falling with it (a studio dubs what it sees working)
-    pair_story = np.repeat(np.arange(n_stories), len(LANGUAGES))
-    pair_lang = np.tile(np.arange(len(LANGUAGES)), n_stories)
-    allowed = pair_lang != story_language[pair_story]
-    pair_story, pair_lang = pair_story[allowed], pair_lang[allowed]
+    pair_story, pair_lang = dub_pairs(story_language)
     pair_appeal = appeal[pair_story]
     p_dub = np.minimum(0.9, DUB_P_BASE * pair_appeal**DUB_P_EXPONENT) * DUB_TARGET_WEIGHT[pair_lang]
     dubbed = rng.random(len(pair_story)) < p_dub
