@@ -4,6 +4,7 @@ import dagster as dg
 
 from features.catalog_metrics import build_catalog_metrics
 from features.engagement import build_engagement
+from features.exit_moments import build_exit_moments
 from features.funnel import build_funnel
 from features.sessions import last_build_mode
 from pipelines.resources import CliffhangerStore, MetricSettings
@@ -51,8 +52,9 @@ def series_episode_funnel(
 
 @dg.asset_check(asset=series_episode_funnel, blocking=True)
 def funnel_is_consistent(store: CliffhangerStore) -> dg.AssetCheckResult:
-    """Survival never increases, rates lie in [0, 1], viewers match the episode views, and no
-    episode without drops is a drop-off point."""
+    """Survival never increases, rates lie in [0, 1], viewers match the episode views, no
+    episode without story drops is a drop-off point, the causes add up to the drops and their
+    cumulative incidences to 1 - survival."""
     with store.connect() as con:
         rising, bad_rates, mismatched, empty_dropoffs = con.execute(
             """
@@ -66,14 +68,19 @@ def funnel_is_consistent(store: CliffhangerStore) -> dg.AssetCheckResult:
                   OR continuation_rate NOT BETWEEN 0 AND 1 OR hazard NOT BETWEEN 0 AND 1
                   OR session_continuation_rate NOT BETWEEN 0 AND 1
                   OR series_still_active_share NOT BETWEEN 0 AND 1
-                  OR survival NOT BETWEEN 0 AND 1),
+                  OR survival NOT BETWEEN 0 AND 1
+                  OR cumulative_incidence_paywall NOT BETWEEN 0 AND 1
+                  OR cumulative_incidence_story NOT BETWEEN 0 AND 1),
               (SELECT count(*) FROM analytics.series_episode_funnel f
                LEFT JOIN (SELECT series_id, episode_number, count(DISTINCT user_id) AS n
                           FROM analytics.episode_views GROUP BY ALL) v
                  USING (series_id, episode_number)
                WHERE f.viewers <> coalesce(v.n, 0)),
               (SELECT count(*) FROM analytics.series_episode_funnel
-               WHERE is_dropoff_point AND dropped = 0)
+               WHERE (is_dropoff_point AND dropped_story = 0)
+                  OR dropped <> dropped_at_paywall + dropped_story
+                  OR abs(cumulative_incidence_paywall + cumulative_incidence_story
+                         - (1 - survival)) > 1e-9)
             """
         ).fetchone()
     return dg.AssetCheckResult(
@@ -82,9 +89,33 @@ def funnel_is_consistent(store: CliffhangerStore) -> dg.AssetCheckResult:
             "survival_increases": rising,
             "rates_out_of_range": bad_rates,
             "viewer_mismatches": mismatched,
-            "dropoffs_without_drops": empty_dropoffs,
+            "dropoffs_without_story_drops_or_causes_inconsistent": empty_dropoffs,
         },
     )
+
+
+@dg.asset(group_name="metrics", deps=["episode_views"], kinds={"duckdb"})
+def episode_exit_moments(store: CliffhangerStore, settings: MetricSettings) -> dg.MaterializeResult:
+    """Per series x episode x 5-s bucket: early exits, their share, and the exit moments."""
+    with store.connect() as con:
+        rows = build_exit_moments(con, settings.params())
+        moments = con.execute(
+            "SELECT count(*) FILTER (WHERE is_exit_moment) FROM analytics.episode_exit_moments"
+        ).fetchone()[0]
+    return dg.MaterializeResult(metadata={"rows": rows, "exit_moments": moments})
+
+
+@dg.asset_check(asset=episode_exit_moments, blocking=True)
+def exit_moments_are_consistent(store: CliffhangerStore) -> dg.AssetCheckResult:
+    """Shares lie in [0, 1], early exits never exceed the views, and every exit moment has an
+    early exit."""
+    with store.connect() as con:
+        bad = con.execute(
+            "SELECT count(*) FROM analytics.episode_exit_moments "
+            "WHERE exit_share NOT BETWEEN 0 AND 1 OR early_exits > views "
+            "OR (is_exit_moment AND early_exits = 0)"
+        ).fetchone()[0]
+    return dg.AssetCheckResult(passed=bad == 0, metadata={"bad_rows": bad})
 
 
 @dg.multi_asset(
