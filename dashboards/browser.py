@@ -43,7 +43,7 @@ class PageSpec:
 
 PAGES = [
     PageSpec("overview", "overview", "Daily trends"),
-    PageSpec("series", "series", "Drop-off points:"),
+    PageSpec("series", "series", "Episodes that lose viewers to the story:"),
     PageSpec("catalog", "catalog", "AI vs live action vs hybrid"),
     PageSpec("retention", "retention", "D1 and D7 retention by cohort"),
     PageSpec("recommendations", "recommendations", "Similar series"),

@@ -25,12 +25,35 @@ CAPTIONS: dict[str, str] = {
     "watch_minutes_per_dau": "Minutes watched in the views started that day, per daily "
     "active user (over a period: total watch minutes / total user-days).",
     "viewers": "Viewers of an episode: distinct users with a view of it.",
-    "survival": "Kaplan-Meier survival over the episode index: the share of viewers still "
-    "watching the series at each episode, with its 95% confidence band (Greenwood variance, "
-    "log(-log) scale). Users still active in the last 7 days are censored, not dropped.",
-    "hazard": "Hazard: users who dropped at this episode / users at risk there. A drop-off "
-    "point is an episode whose hazard is significantly above the series' typical hazard; the "
-    "paywall episode (first locked one) is always marked.",
+    "survival": "The share of viewers who get to each episode, estimated so that viewers who "
+    "are still watching count only up to where they are now (they are censored: active in the "
+    "last 7 days, not dropped). Kaplan–Meier over the episode index, with its 95% band "
+    "(Greenwood variance, log(−log) scale).",
+    "hazard": "Hazard: users who dropped at this episode / users at risk there (reached it, "
+    "and had entered the series by then). A drop-off point is an episode whose story hazard is "
+    "significantly above the series' typical one; the paywall episode (first locked one) is "
+    "always marked.",
+    "survival_method": "(Kaplan–Meier survival over the episode index, 95% band from "
+    "Greenwood's variance on the log(−log) scale.)",
+    "dropoff_point": "A story drop-off point: an episode where significantly more viewers stop "
+    "for good, with no lock in the way, than the series' usual (story hazard = story drops / "
+    "viewers at risk, tested one-sided with an exact binomial test against the series' pooled "
+    "story hazard, Benjamini–Hochberg-corrected over its episodes at 5%; at least 10 viewers "
+    "at risk). Viewers who stop at the lock screen are the paywall's toll, not a weak episode.",
+    "drop_causes": "A viewer stopped for good when they have not come back to the series for "
+    "7 days short of its last episode. At the paywall: they saw the lock screen of the next "
+    "episode and never unlocked it. To the story: they stopped on a free or unlocked episode "
+    "with no lock in the way.",
+    "cumulative_incidence": "Share of the series' viewers lost by each episode, split by cause "
+    "(Aalen–Johansen cumulative incidence: viewers still watching are counted up to where they "
+    "are, as in the survival curve). The two lines add up to 1 − survival.",
+    "exit_moments": "Each cell: of the views of that episode still playing at that second, the "
+    "share that ended within the next 5 seconds without finishing. An exit moment (black "
+    "diamond) is a cell where significantly more views end than at the same position of the "
+    "series' other episodes (one-sided exact binomial test, Benjamini–Hochberg-corrected over "
+    "the series' cells at 5%). The first seconds of every episode lose the most viewers, so "
+    "they are compared with the first seconds of the others; the closing stretch (the last "
+    "20%) with the other episodes' endings.",
     "retention_curve": "Share of the episode's views still watching at each 5-second mark "
     "(rewatches count as separate views).",
     "hook_rate": "Hook rate: viewers of episode 1 who went on to episode 2.",
@@ -164,3 +187,17 @@ def pct(x: float | None, digits: int = 1) -> str:
 
 def num(x: float | None, digits: int = 0) -> str:
     return "—" if x is None or pd.isna(x) else f"{x:,.{digits}f}"
+
+
+# columns that identify a row rather than measure it: tables show them after the metrics
+ID_COLUMNS = ("series_id", "story_id", "original_series_id", "title", "language",
+              "production_type", "genres", "is_dubbed", "release_date", "n_episodes",
+              "free_episodes")  # fmt: skip
+
+
+def metrics_first(df: pd.DataFrame, lead: tuple[str, ...] = ("title", "language")) -> pd.DataFrame:
+    """The same frame with ``lead`` columns first, then the metrics, then the other ids."""
+    leading = [c for c in lead if c in df.columns]
+    ids = [c for c in ID_COLUMNS if c in df.columns and c not in leading]
+    rest = [c for c in df.columns if c not in leading and c not in ids]
+    return df[leading + rest + ids]

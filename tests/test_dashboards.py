@@ -226,8 +226,34 @@ def test_series_page_funnel_survival_curve_and_versions(open_app, dash_home: Pat
         ).fetchall()
     ]
     expected = ", ".join(f"episode {e}" for e in drops) if drops else "none detected"
-    assert at.markdown[0].value == f"**Drop-off points:** {expected}"
-    assert len(at.get("vega_lite_chart")) == 4  # funnel, survival, hazard, episode curve
+    assert at.markdown[0].value == f"**Episodes that lose viewers to the story:** {expected}"
+    paywall_drops, all_drops = con.execute(
+        "SELECT sum(dropped_at_paywall), sum(dropped) FROM analytics.series_episode_funnel "
+        "WHERE series_id = ?",
+        [series_id],
+    ).fetchone()
+    if paywall:
+        toll = at.markdown[1].value
+        assert toll.startswith(
+            f"**The paywall's toll:** {paywall_drops:,} viewer{'' if paywall_drops == 1 else 's'} "
+            f"stopped at the lock screen of episode {paywall[0]} and never unlocked it"
+        ), toll
+    # the censoring said plainly, with the numbers: censored short of the end, and finished
+    n_eps, watching, finished = con.execute(
+        "SELECT max(episode_number), sum(censored) FILTER (WHERE episode_number < "
+        "(SELECT n_episodes FROM analytics.series WHERE series_id = ?)), "
+        "sum(censored) FILTER (WHERE episode_number = "
+        "(SELECT n_episodes FROM analytics.series WHERE series_id = ?)) "
+        "FROM analytics.series_episode_funnel WHERE series_id = ?",
+        [series_id, series_id, series_id],
+    ).fetchone()
+    assert any(
+        f"**{watching:,} viewers are still watching** (censored" in c.value
+        and f"{finished:,} finished the series" in c.value
+        for c in at.caption
+    )
+    # funnel, stops by cause, lost by cause, survival, hazard, exit heatmap, episode curve
+    assert len(at.get("vega_lite_chart")) == 7
 
     at.selectbox(key="episode").set_value(1).run()
     views = con.execute(
@@ -236,7 +262,13 @@ def test_series_page_funnel_survival_curve_and_versions(open_app, dash_home: Pat
     ).fetchone()[0]
     assert any(f"{views:,} views of episode 1." in c.value for c in at.caption)
 
-    scorecard, versions, funnel = frame(at, 0), frame(at, 1), frame(at, 2)
+    n_moments = con.execute(
+        "SELECT count(*) FROM analytics.episode_exit_moments WHERE series_id = ? "
+        "AND is_exit_moment",
+        [series_id],
+    ).fetchone()[0]
+    first = 1 if n_moments else 0  # the exit moments table comes first when there is one
+    scorecard, versions, funnel = frame(at, first), frame(at, first + 1), frame(at, first + 2)
     assert scorecard["series_id"].tolist() == [series_id]
     assert sorted(versions["series_id"]) == [
         r[0]
@@ -246,11 +278,23 @@ def test_series_page_funnel_survival_curve_and_versions(open_app, dash_home: Pat
     ]
     assert len(versions) >= 2
     db_funnel = con.execute(
-        "SELECT episode_number, viewers, survival, survival_ci_low, survival_ci_high, hazard "
+        "SELECT episode_number, viewers, survival, survival_ci_low, survival_ci_high, hazard, "
+        "dropped_at_paywall, dropped_story, cumulative_incidence_paywall, "
+        "cumulative_incidence_story "
         "FROM analytics.series_episode_funnel WHERE series_id = ? ORDER BY 1",
         [series_id],
     ).df()
     pd.testing.assert_frame_equal(funnel[db_funnel.columns], db_funnel, check_dtype=False)
+
+    # the episode picker starts on each series' own paywall episode, whatever was picked before
+    other = con.execute(
+        "SELECT series_id, free_episodes + 1 FROM analytics.series WHERE series_id <> ? "
+        "AND free_episodes < n_episodes AND free_episodes + 1 <> 1 ORDER BY series_id LIMIT 1",
+        [series_id],
+    ).fetchone()
+    at.selectbox(key="series_id").set_value(other[0]).run()
+    assert not at.exception
+    assert at.selectbox(key="episode").value == other[1]
 
 
 # ---- Catalog -------------------------------------------------------------------------------
