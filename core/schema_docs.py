@@ -243,13 +243,57 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "episodes_per_viewer": "Episode views / viewers.",
             "watch_hours": "Sum of the views' max_position_s, in hours.",
             "revenue_usd": "Purchases carrying this series_id (others are not attributed).",
+            "allocated_revenue_usd": "Revenue attributed through unlocks (analytics."
+            "series_revenue_daily): coin unlocks at the buyer's price per unlock, ad unlocks at "
+            "ad_unlock_usd, subscriptions spread over the episodes watched while they lasted. "
+            "What comparisons use.",
+            "allocated_coins_usd": "The coin-unlock part of allocated_revenue_usd.",
+            "allocated_ad_usd": "The ad-unlock part.",
+            "allocated_subscription_usd": "The subscription part.",
+            "allocated_revenue_per_viewer": "allocated_revenue_usd / viewers.",
             "production_cost_usd": "Cost of this version.",
-            "cost_per_watch_hour": "production_cost_usd / watch_hours.",
+            "cost_per_watch_hour": "production_cost_usd / watch_hours, to date: a lifetime cost "
+            "over the hours of the data held, so not comparable between versions of different "
+            "ages; compare cost_per_watch_hour_at_age.",
+            "observed_at_comparison_age": "Released on or after the data's first date and at "
+            "least comparison_age_days before its last: its first days are all in the data.",
+            "comparison_age_days": "The like-for-like age N (CLIFFHANGER_COMPARISON_AGE_DAYS).",
+            "viewers_at_age": "Viewers in the first N days since release (null unless "
+            "observed_at_comparison_age).",
+            "watch_hours_at_age": "Watch hours of the views started in the first N days since "
+            "release (null unless observed_at_comparison_age).",
+            "allocated_revenue_at_age_usd": "allocated_revenue_usd of the first N days since "
+            "release (null unless observed_at_comparison_age).",
+            "cost_per_watch_hour_at_age": "production_cost_usd / watch_hours_at_age: cost per "
+            "watch hour at the same age for every version, so comparable between them.",
             "revenue_per_watch_hour": "revenue_usd / watch_hours.",
             "still_active_share": "Share of viewers still inside the inactivity window short of "
             "the last episode (censored, neither dropped nor finished).",
             "dropoff_measurable": "still_active_share <= 0.5: drop-off figures mean something; "
             "false for a series too young to tell.",
+        },
+    ),
+    "series_revenue_daily": (
+        "One row per series version x UTC date with revenue or unlocks: revenue attributed "
+        "through unlocks (METRICS.md, Revenue per series) beside the raw purchases carrying the "
+        "series_id. Coins bought in one series pay for unlocks in others, and ad unlocks carry "
+        "no purchase at all, so the raw figure misleads; comparisons use the allocated one.",
+        {
+            "series_id": "Series version.",
+            "date": "UTC date of the unlock (or of the subscriber's first view or unlock of the "
+            "episode in the subscription's period).",
+            "revenue_usd": "Purchases carrying this series_id that date (the raw figure).",
+            "coin_unlocks": "Episode unlocks paid with coins.",
+            "ad_unlocks": "Episode unlocks paid by watching an ad.",
+            "subscription_unlocks": "Episode unlocks under a subscription.",
+            "coins_usd": "Coin unlocks x the buyer's price per coin unlock: their coin purchases "
+            "over the data / their coin unlocks over the data. A purchase counts as coins unless "
+            "the buyer's next unlock after it is by subscription.",
+            "ad_usd": "Ad unlocks x ad_unlock_usd (an eCPM / 1000; CLIFFHANGER_AD_UNLOCK_USD).",
+            "subscription_usd": "Each subscription purchase spread evenly over the distinct "
+            "episodes its subscriber unlocked or started while it lasted (until the next "
+            "subscription purchase, at most subscription_days).",
+            "allocated_revenue_usd": "coins_usd + ad_usd + subscription_usd.",
         },
     ),
     "series_launch_daily": (
@@ -551,6 +595,11 @@ EXAMPLES: dict[str, str] = {
     "       sum(hook_rate * viewers) / sum(viewers) AS hook_rate,\n"
     "       sum(production_cost_usd) / sum(watch_hours) AS cost_per_watch_hour\n"
     "FROM analytics.series_scorecard WHERE viewers > 0 GROUP BY 1;",
+    "series_revenue_daily": "-- raw purchases vs revenue allocated through unlocks\n"
+    "SELECT series_id, sum(revenue_usd) AS purchases_with_series, "
+    "sum(allocated_revenue_usd) AS allocated,\n       sum(coins_usd) AS coins, sum(ad_usd) AS ads, "
+    "sum(subscription_usd) AS subscriptions\nFROM analytics.series_revenue_daily GROUP BY 1 "
+    "ORDER BY allocated DESC LIMIT 10;",
     "series_launch_daily": "-- a launch against its peers, day by day\n"
     "SELECT age_days, cumulative_viewers, viewers_percentile_at_age, hook_rate_to_date\n"
     "FROM analytics.series_launch_daily\n"

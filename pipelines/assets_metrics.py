@@ -6,6 +6,7 @@ from features.catalog_metrics import build_catalog_metrics
 from features.engagement import build_engagement
 from features.exit_moments import build_exit_moments
 from features.funnel import build_funnel
+from features.revenue import build_revenue
 from features.sessions import last_build_mode
 from pipelines.resources import CliffhangerStore, MetricSettings
 
@@ -118,6 +119,38 @@ def exit_moments_are_consistent(store: CliffhangerStore) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=bad == 0, metadata={"bad_rows": bad})
 
 
+@dg.asset(group_name="metrics", deps=["events", "episode_views"], kinds={"duckdb"})
+def series_revenue_daily(store: CliffhangerStore, settings: MetricSettings) -> dg.MaterializeResult:
+    """Revenue per series and date, allocated through unlocks (coins, ads, subscriptions)."""
+    with store.connect() as con:
+        rows = build_revenue(con, settings.params())
+        purchases, paid, ads = con.execute(
+            "SELECT purchases_usd, allocated_paid_usd, ad_usd FROM derived.revenue_balance"
+        ).fetchone()
+    return dg.MaterializeResult(
+        metadata={"rows": rows, "purchases_usd": float(purchases),
+                  "allocated_paid_usd": float(paid), "ad_usd": float(ads)}
+    )  # fmt: skip
+
+
+@dg.asset_check(asset=series_revenue_daily, blocking=True)
+def revenue_allocation_balances(store: CliffhangerStore) -> dg.AssetCheckResult:
+    """No amount is negative, and the purchases allocated never exceed those bought."""
+    with store.connect() as con:
+        negative = con.execute(
+            "SELECT count(*) FROM analytics.series_revenue_daily "
+            "WHERE least(coins_usd, ad_usd, subscription_usd, revenue_usd) < 0"
+        ).fetchone()[0]
+        purchases, paid = con.execute(
+            "SELECT purchases_usd, allocated_paid_usd FROM derived.revenue_balance"
+        ).fetchone()
+    over = float(paid) - float(purchases)
+    return dg.AssetCheckResult(
+        passed=negative == 0 and over <= 1e-6 * max(1.0, float(purchases)),
+        metadata={"negative_rows": negative, "allocated_over_purchases_usd": over},
+    )
+
+
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
@@ -137,7 +170,7 @@ def exit_moments_are_consistent(store: CliffhangerStore) -> dg.AssetCheckResult:
         dg.AssetSpec(
             "series_scorecard",
             group_name="metrics",
-            deps=["episode_views", series_episode_funnel],
+            deps=["episode_views", series_episode_funnel, series_revenue_daily, daily_engagement],
             description="Per series version: audience, funnel, revenue and cost.",
             kinds={"duckdb"},
         ),

@@ -19,6 +19,7 @@ from pipelines.resources import CliffhangerStore, MetricSettings
         "series_episode_funnel",
         "episode_retention_curve",
         "episode_exit_moments",
+        "series_revenue_daily",
         "retention_cohorts",
         "series_scorecard",
         "series_launch_daily",
