@@ -251,6 +251,17 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "allocated_ad_usd": "The ad-unlock part.",
             "allocated_subscription_usd": "The subscription part.",
             "allocated_revenue_per_viewer": "allocated_revenue_usd / viewers.",
+            "allocated_revenue_per_viewer_se": "Standard error of allocated_revenue_per_viewer "
+            "over the viewers (a viewer who paid nothing counts as 0).",
+            "episode1_viewers": "Viewers of episode 1: the trials behind hook_rate and "
+            "completion_rate.",
+            "hooked_viewers": "Viewers of episode 1 who went on to episode 2 (hook successes).",
+            "finishers": "Viewers of episode 1 who also viewed the last episode.",
+            "last_free_viewers": "Viewers of the last free episode: the trials behind "
+            "paywall_conversion_rate.",
+            "paywall_converters": "Of those, the viewers of the first locked episode.",
+            "incremental_viewers": "For a dub: its viewers who never watched the original "
+            "version (in the data), the audience the dub added. Null for an original.",
             "production_cost_usd": "Cost of this version.",
             "cost_per_watch_hour": "production_cost_usd / watch_hours, to date: a lifetime cost "
             "over the hours of the data held, so not comparable between versions of different "

@@ -44,7 +44,7 @@ class PageSpec:
 PAGES = [
     PageSpec("overview", "overview", "Daily trends"),
     PageSpec("series", "series", "Episodes that lose viewers to the story:"),
-    PageSpec("catalog", "catalog", "AI vs live action vs hybrid"),
+    PageSpec("catalog", "catalog", "Dubs vs their originals"),
     PageSpec("retention", "retention", "D1 and D7 retention by cohort"),
     PageSpec("recommendations", "recommendations", "Similar series"),
     PageSpec("data_health", "data-health", "Freshness of every table"),

@@ -60,7 +60,35 @@ CAPTIONS: dict[str, str] = {
     "completion_rate": "Completion: viewers of episode 1 who also viewed the last episode.",
     "paywall_conversion_rate": "Paywall conversion: viewers of the last free episode who "
     "viewed the first locked one.",
-    "cost_per_watch_hour": "Cost per watch hour: production cost / hours watched (USD).",
+    "cost_per_watch_hour": "Cost per watch hour to date: production cost / hours watched in "
+    "the data held (USD). A lifetime cost over however many days of viewing the data holds, "
+    "so an old series looks cheap and a new one dear: compare the first-days figure.",
+    "cost_at_age": "Cost per watch hour at the same age: production cost / hours watched in "
+    "the first days since release (CLIFFHANGER_COMPARISON_AGE_DAYS), for versions whose first "
+    "days are all in the data; blank for the others.",
+    "shrunk": "Shrunk rate: (successes + α) / (viewers + α + β), with one beta prior (α, β) "
+    "fitted across the series shown (beta-binomial, method of moments). A series with few "
+    "viewers is pulled toward the typical rate; one with many keeps its own.",
+    "allocated_revenue": "Revenue attributed through unlocks: coin unlocks at the buyer's "
+    "average price per unlock (coins bought in one series pay for unlocks in others), ad "
+    "unlocks at an eCPM (CLIFFHANGER_AD_UNLOCK_USD), subscriptions spread over the episodes "
+    "watched while they lasted.",
+    "raw_revenue": "Purchases that carry this series' id: misses ad unlocks and coins spent "
+    "here but bought elsewhere. Shown for reference; comparisons use the allocated revenue.",
+    "like_for_like": "AI and live-action series are compared only within groups of the same "
+    "genre (first listed), language, original or dub, and release age (< 30 days, < 180, "
+    "older); a group counts when it has at least 2 series and 30 viewers on each side. Rates "
+    "are shrunk, weighted per viewer of the step; cost per watch hour is over each version's "
+    "first days. The difference is averaged over groups, weighted by their viewers; its 95% "
+    "interval is a bootstrap over series within each group. The table says how many series "
+    "and viewers are behind each value.",
+    "dubs": "Each dub beside its original. New to the story: the dub's viewers who never "
+    "watched the original (the audience the dub added), with its 95% Wilson interval. Hook and "
+    "paywall conversion are shrunk. Revenue is allocated through unlocks; dub return = revenue "
+    "to date / the dub's cost (with a 95% interval from the spread of revenue per viewer). "
+    "Versions are aligned on days since each one's release: the at-age columns compare both "
+    "over their first {age} days, when both were released inside the data; otherwise each "
+    "version's days since release say how old its to-date figures are.",
     "production_type": "Each bar is the viewer-weighted mean over the group's series (cost: "
     "total cost / total watch hours); the whisker is a 95% bootstrap interval over series, "
     "so a group with few series shows a wide one.",

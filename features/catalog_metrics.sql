@@ -84,6 +84,19 @@ WITH reached AS (
     WHERE s.release_date >= span.first_date
       AND s.release_date + $comparison_age_days::INTEGER <= span.last_date
     GROUP BY 1
+), revenue_spread AS (
+    SELECT series_id, sum(usd * usd) AS usd_squared FROM derived.user_series_revenue GROUP BY 1
+), version_viewers AS (
+    SELECT DISTINCT v.user_id, v.series_id, s.story_id
+    FROM analytics.episode_views v JOIN analytics.series s USING (series_id)
+), incremental AS (
+    -- viewers of a dub who never watched its original (in the data): the audience it added
+    SELECT d.series_id, count(*) AS incremental_viewers
+    FROM version_viewers d
+    JOIN analytics.series s ON s.series_id = d.series_id AND s.is_dubbed
+    ANTI JOIN version_viewers o
+      ON o.user_id = d.user_id AND o.series_id = s.original_series_id
+    GROUP BY 1
 ), revenue_at_age AS (
     SELECT r.series_id, sum(r.allocated_revenue_usd) AS allocated_revenue_at_age_usd
     FROM analytics.series_revenue_daily r JOIN analytics.series s USING (series_id)
@@ -108,6 +121,17 @@ SELECT s.series_id, s.title, s.language, s.production_type, s.genres, s.story_id
        coalesce(a.allocated_subscription_usd, 0) AS allocated_subscription_usd,
        CASE WHEN v.viewers > 0 THEN coalesce(a.allocated_revenue_usd, 0) / v.viewers END
            AS allocated_revenue_per_viewer,
+       -- standard error of that mean over viewers (those who paid nothing count as 0)
+       CASE WHEN v.viewers > 1 THEN sqrt(greatest(coalesce(rs.usd_squared, 0) / v.viewers
+            - (coalesce(a.allocated_revenue_usd, 0) / v.viewers) ** 2, 0) / (v.viewers - 1))
+       END AS allocated_revenue_per_viewer_se,
+       -- the counts behind the rates, for intervals and shrinkage
+       coalesce(fs.viewers_ep1, 0) AS episode1_viewers,
+       round(coalesce(f.continuation_rate * f.viewers, 0))::BIGINT AS hooked_viewers,
+       coalesce(fs.reached_last, 0) AS finishers,
+       coalesce(fs.viewers_free, 0) AS last_free_viewers,
+       coalesce(fs.converted, 0) AS paywall_converters,
+       CASE WHEN s.is_dubbed THEN coalesce(i.incremental_viewers, 0) END AS incremental_viewers,
        s.production_cost_usd,
        CASE WHEN v.watch_hours > 0 THEN s.production_cost_usd / v.watch_hours END
            AS cost_per_watch_hour,
@@ -130,6 +154,8 @@ LEFT JOIN revenue r USING (series_id)
 LEFT JOIN allocated a USING (series_id)
 LEFT JOIN at_age g USING (series_id)
 LEFT JOIN revenue_at_age ra USING (series_id)
+LEFT JOIN revenue_spread rs USING (series_id)
+LEFT JOIN incremental i USING (series_id)
 LEFT JOIN analytics.series_episode_funnel f
        ON f.series_id = s.series_id AND f.episode_number = 1
 ORDER BY s.series_id;

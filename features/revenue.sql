@@ -42,7 +42,7 @@ WITH coin_price AS (
     FROM revenue_purchases WHERE is_subscription
 ), sub_touches AS (
     -- the distinct episodes each subscription paid for: unlocked or started in its period
-    SELECT DISTINCT s.event_id, s.amount_usd, t.series_id, t.episode_number,
+    SELECT DISTINCT s.event_id, s.user_id, s.amount_usd, t.series_id, t.episode_number,
            min(t.ts) OVER (PARTITION BY s.event_id, t.series_id, t.episode_number) AS first_at
     FROM subscriptions s
     JOIN (SELECT user_id, series_id, episode_number, ts FROM revenue_unlocks
@@ -50,14 +50,14 @@ WITH coin_price AS (
           SELECT user_id, series_id, episode_number, started_at FROM analytics.episode_views) t
       ON t.user_id = s.user_id AND t.ts >= s.starts AND t.ts < s.ends
 )
-SELECT u.series_id, u.ts::DATE AS date, 'coins' AS kind, c.usd_per_unlock AS usd
+SELECT u.user_id, u.series_id, u.ts::DATE AS date, 'coins' AS kind, c.usd_per_unlock AS usd
 FROM revenue_unlocks u JOIN coin_price c USING (user_id)
 WHERE u.unlock_method = 'coins'
 UNION ALL
-SELECT series_id, ts::DATE, 'ad', $ad_unlock_usd::DOUBLE
+SELECT user_id, series_id, ts::DATE, 'ad', $ad_unlock_usd::DOUBLE
 FROM revenue_unlocks WHERE unlock_method = 'ad'
 UNION ALL
-SELECT series_id, first_at::DATE, 'subscription',
+SELECT user_id, series_id, first_at::DATE, 'subscription',
        amount_usd / count(*) OVER (PARTITION BY event_id)
 FROM sub_touches;
 
@@ -98,6 +98,10 @@ LEFT JOIN raw_revenue r USING (series_id, date)
 LEFT JOIN unlocks u USING (series_id, date)
 LEFT JOIN allocated a USING (series_id, date)
 ORDER BY k.series_id, k.date;
+
+-- per user x series: what each viewer brought (for the spread of revenue per viewer)
+CREATE OR REPLACE TABLE derived.user_series_revenue AS
+SELECT user_id, series_id, sum(usd) AS usd FROM revenue_items GROUP BY ALL;
 
 CREATE OR REPLACE TABLE derived.revenue_balance AS
 SELECT (SELECT coalesce(sum(amount_usd), 0) FROM revenue_purchases) AS purchases_usd,

@@ -12,6 +12,7 @@ import os
 import threading
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -310,13 +311,43 @@ def test_catalog_filters_sorts_and_compares_production_types(open_app, dash_home
     at.selectbox(key="sort_by").set_value("hook_rate").run()
     assert not at.exception
     en = con.execute(
-        "SELECT series_id FROM analytics.series_scorecard WHERE language = 'en' "
-        "ORDER BY hook_rate DESC NULLS LAST, series_id"
-    ).fetchall()
+        "SELECT series_id, hook_rate, hooked_viewers, episode1_viewers "
+        "FROM analytics.series_scorecard WHERE language = 'en'"
+    ).df()
+    # sorting by a rate sorts by its shrunk value: one beta prior over the series shown, by
+    # the method of moments, worked out here from the counts
+    usable = en[en["hook_rate"].notna() & (en["episode1_viewers"] > 0)]
+    s, n = usable["hooked_viewers"].astype(float), usable["episode1_viewers"].astype(float)
+    mu = s.sum() / n.sum()
+    rho = ((n * (s / n - mu) ** 2).sum() / (mu * (1 - mu)) - len(n)) / (n.sum() - len(n))
+    weight = 1 / rho - 1
+    en["shrunk"] = (en["hooked_viewers"] + mu * weight) / (en["episode1_viewers"] + weight)
+    en.loc[en["hook_rate"].isna(), "shrunk"] = None
+    expected = en.sort_values(["shrunk", "series_id"], ascending=[False, True], na_position="last")
     assert at.subheader[0].value == f"Scorecard: {len(en):,} of {total:,} series"
-    assert frame(at, 0)["series_id"].tolist() == [r[0] for r in en]
+    table = frame(at, 0)
+    assert table["series_id"].tolist() == expected["series_id"].tolist()
+    np.testing.assert_allclose(
+        table["hook_rate_shrunk"].to_numpy(float), expected["shrunk"].to_numpy(float)
+    )
+    # a 1-viewer series at 100 % does not top the list sorted by the shrunk rate
+    tiny = en[(en["episode1_viewers"] <= 2) & (en["hook_rate"] == 1)]
+    if len(tiny):
+        assert table["series_id"].iloc[0] not in set(tiny["series_id"])
+    # key metrics come before the ids
+    cols = table.columns.tolist()
+    assert cols.index("viewers") < cols.index("series_id")
+    assert cols.index("hook_rate") < cols.index("production_type")
 
-    comparison = frame(at, 1).set_index(["production_type", "metric"])
+    # the like-for-like table says how many series and viewers are behind each value
+    like = frame(at, 1) if len(at.dataframe) > 3 else None
+    if like is not None and "ai_series" in like.columns:
+        assert (like["ai_series"] >= stats.MIN_SERIES_PER_ARM).all()
+    raw = next(
+        frame(at, i) for i in range(len(at.dataframe))
+        if "production_type" in frame(at, i).columns and "metric" in frame(at, i).columns
+    )  # fmt: skip
+    comparison = raw.set_index(["production_type", "metric"])
     for ptype, hook, cost_per_hour, n in con.execute(
         "SELECT production_type, "
         "  sum(hook_rate * viewers) FILTER (WHERE hook_rate IS NOT NULL AND viewers > 0)"
@@ -350,6 +381,33 @@ def test_catalog_filters_sorts_and_compares_production_types(open_app, dash_home
         [months[-1]],
     ).fetchone()[0]
     assert at.subheader[0].value == f"Scorecard: {n_month:,} of {total:,} series"
+
+
+def test_catalog_compares_each_dub_with_its_original(open_app, dash_home: Path) -> None:
+    con = connect(dash_home)
+    at = open_app(dash_home, "catalog")
+    dubs = next(
+        frame(at, i) for i in range(len(at.dataframe)) if "dub_series_id" in frame(at, i).columns
+    )
+    expected = con.execute(
+        "SELECT d.series_id, d.viewers, "
+        # viewers of the dub who never watched the original, from the views themselves
+        "  (SELECT count(DISTINCT v.user_id) FROM analytics.episode_views v "
+        "   WHERE v.series_id = d.series_id AND v.user_id NOT IN "
+        "     (SELECT user_id FROM analytics.episode_views WHERE series_id = d.original_series_id)),"
+        "  o.viewers, d.production_cost_usd, "
+        "  (SELECT sum(allocated_revenue_usd) FROM analytics.series_revenue_daily r "
+        "   WHERE r.series_id = d.series_id) "
+        "FROM analytics.series_scorecard d JOIN analytics.series_scorecard o "
+        "  ON o.series_id = d.original_series_id WHERE d.is_dubbed ORDER BY 1"
+    ).fetchall()
+    got = dubs.sort_values("dub_series_id")
+    assert got["dub_series_id"].tolist() == [r[0] for r in expected]
+    assert got["viewers"].tolist() == [r[1] for r in expected]
+    assert got["new_to_story"].tolist() == [r[2] for r in expected]
+    assert got["original_viewers"].tolist() == [r[3] for r in expected]
+    for ret, (_, _, _, _, cost, revenue) in zip(got["dub_return"], expected, strict=True):
+        assert ret == pytest.approx((revenue or 0) / cost)
 
 
 # ---- Retention -----------------------------------------------------------------------------

@@ -205,10 +205,12 @@ def test_funnel_shape_on_generated_data(generated: Paths) -> None:
 
 def catalog_metrics(p: Paths) -> dict:
     from features.catalog_metrics import build_catalog_metrics
+    from features.revenue import build_revenue
 
     params = MetricParams()
     funnel(p, params)
     with working_database(p) as con:
+        build_revenue(con, params)
         build_catalog_metrics(con, params)
         return {
             "curve": con.execute(
