@@ -390,10 +390,13 @@ def dashboard(host: str, port: int) -> None:
     script = REPO_ROOT / "dashboards" / "app.py"
     if not script.is_file():
         raise UserError(f"the dashboards are not installed here ({script} is missing)")
-    # the venv's own python, so streamlit and the project come from the same environment
-    args = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+    # the venv's own python, so streamlit and the project come from the same environment;
+    # dashboards.launch imports the pages' libraries and opens the warehouse first, so the
+    # first visit is quick, then runs `streamlit run` in the same process. A minimal toolbar:
+    # no Deploy button or developer menu for the content team
+    args = [sys.executable, "-m", "dashboards.launch", str(script), "--server.headless", "true",
             "--server.address", host, "--server.port", str(port),
-            "--browser.gatherUsageStats", "false"]  # fmt: skip
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]  # fmt: skip
     err.print(
         f"dashboards on http://{host}:{port} (warehouse: {paths().warehouse})",
         soft_wrap=True,

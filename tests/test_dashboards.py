@@ -534,6 +534,11 @@ def test_data_health_accounting_quarantine_and_snapshot(open_app, dash_home: Pat
         "Duplicates": (f"{dups:,}", ""),
     }
     assert [s.value for s in at.success][0].startswith("All 15 files balance")
+    # the sample's newest event is months before today: said plainly, with its date
+    newest = con.execute("SELECT max(ts) FROM analytics.events").fetchone()[0]
+    days = (pd.Timestamp.now(tz="UTC") - pd.Timestamp(newest)) / pd.Timedelta(days=1)
+    assert at.warning[0].value.startswith(f"**The data is {days:,.0f} days old.**")
+    assert f"{pd.Timestamp(newest).tz_convert('UTC'):%Y-%m-%d %H:%M} UTC" in at.warning[0].value
     freshness = frame(at, 0).set_index("table")
     assert freshness.loc["analytics.events", "rows"] == loaded
     reasons = frame(at, 2)
