@@ -659,3 +659,48 @@ def test_compare_groups_one_row_per_group_and_metric() -> None:
     assert out.loc[("ai", "cost_per_watch_hour"), "value"] == pytest.approx(100.0)
     assert out.loc[("live_action", "completion_rate"), "series"] == 0
     assert out.loc[("live_action", "cost_per_watch_hour"), "series"] == 0  # no watch hours
+
+
+def test_beta_prior_and_shrinkage_by_hand() -> None:
+    # three series: 9/10, 1/10, 50/100. Pooled mu = 60/120 = 0.5; S = 10*0.16 + 10*0.16 + 0
+    # = 3.2; rho = (3.2 / 0.25 - 3) / (120 - 3) = 9.8 / 117; alpha + beta = 1/rho - 1
+    a, b = stats.fit_beta_prior([9, 1, 50], [10, 10, 100])
+    weight = 117 / 9.8 - 1
+    assert (a, b) == (pytest.approx(0.5 * weight), pytest.approx(0.5 * weight))
+    shrunk = stats.shrink([9, 1, 50, 1], [10, 10, 100, 1], (a, b))
+    assert shrunk == pytest.approx([(9 + a) / (10 + a + b), (1 + a) / (10 + a + b), 0.5,
+                                    (1 + a) / (1 + a + b)])  # fmt: skip
+    # a 1-viewer series at 100 % lands near the pool, below a 10-viewer series at 90 %
+    assert shrunk[3] < shrunk[0]
+    # no spread beyond binomial noise: everyone is pulled to the pool
+    a, b = stats.fit_beta_prior([5, 5, 5], [10, 10, 10])
+    assert a + b == pytest.approx(stats.MAX_PRIOR_WEIGHT)
+
+
+def test_stratified_comparison_compares_within_strata_only() -> None:
+    # within each genre AI and live action hook equally well, but AI series are mostly in the
+    # low-hook genre: the raw pooled comparison says AI is worse, the stratified one says equal
+    rows = []
+    for genre, rate in (("drama", 0.8), ("horror", 0.4)):
+        n_ai, n_la = (2, 6) if genre == "drama" else (6, 2)
+        for i in range(n_ai + n_la):
+            ptype = "ai" if i < n_ai else "live_action"
+            rows.append({"genre": genre, "production_type": ptype, "viewers": 100,
+                         "episode1_viewers": 100, "hooked_viewers": int(100 * rate),
+                         "hook_rate": rate, "finishers": 10, "completion_rate": 0.1,
+                         "last_free_viewers": 50, "paywall_converters": 10,
+                         "paywall_conversion_rate": 0.2, "allocated_revenue_usd": 5.0,
+                         "production_cost_usd": 1000.0, "watch_hours_at_age": 10.0})  # fmt: skip
+    card = stats.add_shrunk_rates(pd.DataFrame(rows))
+    out = stats.stratified_comparison(card, ["genre"], n_boot=200).set_index("metric")
+    hook = out.loc["hook_rate"]
+    assert hook["strata"] == 2 and hook["difference"] == pytest.approx(0.0, abs=1e-9)
+    assert hook["ai_series"] == 8 and hook["live_action_series"] == 8
+    raw = stats.compare_groups(card.assign(watch_hours=10.0)).set_index(
+        ["production_type", "metric"]
+    )
+    assert raw.loc[("ai", "hook_rate"), "value"] < raw.loc[("live_action", "hook_rate"), "value"]
+    # a stratum with one series on a side is not compared
+    thin = card[~((card["genre"] == "drama") & (card["production_type"] == "ai"))].iloc[1:]
+    out = stats.stratified_comparison(thin, ["genre"], n_boot=50).set_index("metric")
+    assert out.loc["hook_rate", "strata"] == 1
