@@ -243,8 +243,8 @@ else:
     for label, part in long.groupby("label", sort=False):
         money = label in ("Revenue per viewer", "Cost per watch hour")
         axis = alt.Axis(format="$,.2f" if money else "%", title=None)
-        charts.append(
-            alt.Chart(part, title=alt.Title(label, anchor="start", fontSize=13))
+        chart = (
+            alt.Chart(part)
             .mark_bar()
             .encode(
                 x=alt.X("made_as:N", title=None, axis=alt.Axis(labelAngle=0)),
@@ -254,9 +254,12 @@ else:
             )
             .properties(height=200)
         )
-    cols = st.columns(3)
-    for i, chart in enumerate(charts):
+        charts.append((label, chart))
+    for i, (label, chart) in enumerate(charts):
+        if i % 3 == 0:
+            cols = st.columns(3)  # one row at a time: nothing runs into the next row
         with cols[i % 3]:
+            st.markdown(f"**{label}**")
             st.altair_chart(chart, width="stretch")
     st.caption(
         "Rates are shrunk and weighted per viewer; revenue is allocated through unlocks; cost "

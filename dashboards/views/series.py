@@ -15,7 +15,8 @@ FROM analytics.series_scorecard ORDER BY viewers DESC, series_id
 """
 FUNNEL_SQL = """
 SELECT episode_number, viewers, completion_rate, continuation_rate, at_risk, dropped,
-       dropped_at_paywall, dropped_story, censored, hazard, story_hazard, survival,
+       dropped_at_paywall, dropped_story, censored, hazard, story_hazard, paywall_hazard,
+       survival,
        survival_ci_low, survival_ci_high, cumulative_incidence_paywall,
        cumulative_incidence_story, series_typical_hazard, series_typical_story_hazard,
        story_hazard_q_value, is_paywall_episode, is_dropoff_point, session_continuation_rate,
@@ -248,8 +249,9 @@ cause_color = alt.Color(
 )  # fmt: skip
 c_left, c_right = st.columns(2)
 with c_left:
+    st.markdown("**Viewers who stopped at each episode**")
     stops = (
-        alt.Chart(causes, title="Viewers who stopped at each episode")
+        alt.Chart(causes)
         .mark_bar()
         .encode(
             x=x_ep, y=alt.Y("viewers_who_stopped:Q", title="Viewers who stopped"),
@@ -265,8 +267,9 @@ with c_right:
         var_name="cause", value_name="share_lost",
     ).replace({"cause": {"cumulative_incidence_story": "to the story",
                          "cumulative_incidence_paywall": "at the paywall"}})  # fmt: skip
+    st.markdown("**Share of viewers lost by each episode**")
     lost = (
-        alt.Chart(incidence, title="Share of viewers lost by each episode")
+        alt.Chart(incidence)
         .mark_line(point=True)
         .encode(
             x=x_ep,
@@ -319,25 +322,37 @@ with left:
     st.caption(censoring_note(funnel, paywall))
 with right:
     st.subheader("Share who stop at each episode", help=ui.CAPTIONS["hazard"])
+    by_cause = funnel.melt(
+        id_vars=["episode_number", "at_risk"],
+        value_vars=["story_hazard", "paywall_hazard"],
+        var_name="cause",
+        value_name="share_who_stop",
+    ).replace({"cause": {"story_hazard": "to the story", "paywall_hazard": "at the paywall"}})
     hazard = (
-        alt.Chart(funnel)
+        alt.Chart(by_cause)
         .mark_bar()
         .encode(
             x=x_ep,
-            y=alt.Y("hazard:Q", title="Share of viewers there who stop", axis=alt.Axis(format="%")),
-            color=marker_color,
-            tooltip=["episode_number", "at_risk", "dropped", "hazard"],
+            y=alt.Y("share_who_stop:Q", title="Share of viewers there who stop", axis=alt.Axis(format="%"), stack=True),
+            color=cause_color,
+            tooltip=["episode_number", "cause", "at_risk", "share_who_stop"],
         )
     )  # fmt: skip
     typical = (
         alt.Chart(funnel.head(1))
         .mark_rule(color="gray", strokeDash=[2, 2])
-        .encode(y="series_typical_hazard:Q")
+        .encode(y="series_typical_story_hazard:Q")
     )
-    st.altair_chart((hazard + typical).properties(height=300), width="stretch")
+    flagged = (
+        alt.Chart(funnel[funnel["is_dropoff_point"]])
+        .mark_point(shape="triangle-down", filled=True, color="black", size=70)
+        .encode(x=x_ep, y="hazard:Q", tooltip=["episode_number", "story_hazard"])
+    )
+    st.altair_chart((hazard + typical + flagged).properties(height=300), width="stretch")
     st.caption(
-        "Of the viewers who reached an episode, the share who stopped there for good (any "
-        "cause). The grey line is the series' usual share."
+        "Of the viewers who reached an episode, the share who stopped there for good, by cause. "
+        "The grey line is the series' usual share lost to the story; a black triangle marks an "
+        "episode that loses significantly more to the story (a drop-off point)."
     )
 
 st.subheader("Where inside an episode viewers leave", help=ui.CAPTIONS["exit_moments"])
