@@ -166,6 +166,17 @@ def dub_rows(card: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# the comparisons' bootstraps take a few tenths of a second on a large catalogue: keep their
+# results per snapshot and filters, like the queries (a new snapshot is a new key)
+@st.cache_data(ttl=data.QUERY_TTL_S, max_entries=64, show_spinner=False)
+def _cached(target: str, name: str, key: tuple, _compute) -> pd.DataFrame:  # noqa: ANN001
+    return _compute()
+
+
+def cached(name: str, key: tuple, compute) -> pd.DataFrame:  # noqa: ANN001
+    return _cached(data.current_target(), name, key, compute)
+
+
 st.title("Catalog")
 ui.require_warehouse()
 if not ui.require_table("series_scorecard"):
@@ -226,7 +237,11 @@ strata = st.multiselect(
     key="strata", help="Series are compared only with series of the same kind on these.",
 )  # fmt: skip
 shown["all"] = "all"
-result = stats.stratified_comparison(shown, strata or ["all"])
+filters = (tuple(languages), tuple(genres), tuple(types), tuple(months))
+result = cached(
+    "strata", filters + (tuple(strata),),
+    lambda: stats.stratified_comparison(shown, strata or ["all"]),
+)  # fmt: skip
 usable = result[result["strata"] > 0]
 if usable.empty:
     st.info(
@@ -285,13 +300,13 @@ else:
     )
 
 with st.expander("All series of each kind, not like for like (the raw comparison)"):
-    comparison = stats.compare_groups(shown)
+    comparison = cached("raw", filters, lambda: stats.compare_groups(shown))
     ui.table(comparison.drop(columns="label"), "production type comparison")
     st.caption(ui.CAPTIONS["production_type"])
 
 st.subheader("Dubs vs their originals", help=ui.CAPTIONS["dubs"])
 # every original stays available to its dubs, whatever the filters; rates shrunk over all
-dubs = dub_rows(stats.add_shrunk_rates(card))
+dubs = cached("dubs", (), lambda: dub_rows(stats.add_shrunk_rates(card)))
 if not dubs.empty:
     dubs = dubs[dubs["dub_series_id"].isin(shown["series_id"])]
 if dubs.empty:
