@@ -107,6 +107,22 @@ def ensure_dagster_home() -> Path:
     help="Launch mode: a steady flow of releases with planted, heavy-tailed appeal "
     "(recorded in manifest.json) and a stationary audience, for long periods (--days 60+).",
 )
+@click.option(
+    "--exits",
+    type=click.Choice(["classic", "kuairand"]),
+    default="classic",
+    show_default=True,
+    help="Where views that are not completed end: classic, or kuairand (fitted to the real "
+    "KuaiRand-Pure slice; see docs/generator.md).",
+)
+@click.option(
+    "--weak-scene",
+    "weak_scenes",
+    multiple=True,
+    metavar="SERIES:EPISODE:SECOND:SHARE",
+    help="Plant a weak scene: SHARE of the views of the episode still playing at SECOND end "
+    "within the next 5 s (repeatable; e.g. S00003:5:40:0.3).",
+)
 def generate(
     users: int,
     days: int,
@@ -118,10 +134,22 @@ def generate(
     series: int | None,
     start: str,
     launches: bool,
+    exits: str,
+    weak_scenes: tuple[str, ...],
 ) -> None:
     """Write a realistic synthetic micro-drama data set: catalog/ and daily events/ files."""
-    from synthetic import GenerateError, GenerateSpec
+    from synthetic import GenerateError, GenerateSpec, WeakScene
     from synthetic import generate as run_generate
+
+    scenes = []
+    for text in weak_scenes:
+        try:
+            sid, episode, second, share = text.split(":")
+            scenes.append(WeakScene(sid, int(episode), float(second), float(share)))
+        except ValueError:
+            raise UserError(
+                f"--weak-scene must look like SERIES:EPISODE:SECOND:SHARE (got {text!r})", 2
+            ) from None
 
     try:
         start_date = dt.date.fromisoformat(start)
@@ -138,6 +166,8 @@ def generate(
         series=series,
         start=start_date,
         launches=launches,
+        exits=exits,
+        weak_scenes=tuple(scenes),
     )
     try:
         with err.status("generating…") as status:
@@ -360,10 +390,13 @@ def dashboard(host: str, port: int) -> None:
     script = REPO_ROOT / "dashboards" / "app.py"
     if not script.is_file():
         raise UserError(f"the dashboards are not installed here ({script} is missing)")
-    # the venv's own python, so streamlit and the project come from the same environment
-    args = [sys.executable, "-m", "streamlit", "run", str(script), "--server.headless", "true",
+    # the venv's own python, so streamlit and the project come from the same environment;
+    # dashboards.launch imports the pages' libraries and opens the warehouse first, so the
+    # first visit is quick, then runs `streamlit run` in the same process. A minimal toolbar:
+    # no Deploy button or developer menu for the content team
+    args = [sys.executable, "-m", "dashboards.launch", str(script), "--server.headless", "true",
             "--server.address", host, "--server.port", str(port),
-            "--browser.gatherUsageStats", "false"]  # fmt: skip
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]  # fmt: skip
     err.print(
         f"dashboards on http://{host}:{port} (warehouse: {paths().warehouse})",
         soft_wrap=True,

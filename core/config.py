@@ -71,6 +71,9 @@ class MetricParams:
     launch_scale_quantile: float = 0.75
     launch_rework_quantile: float = 0.25
     launch_min_history: int = 8
+    ad_unlock_usd: float = 0.02  # what one rewarded ad is worth: an eCPM of $20 / 1000
+    subscription_days: int = 7  # how long one subscription purchase lasts
+    comparison_age_days: int = 7  # like-for-like age: the first N days since each release
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)

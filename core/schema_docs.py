@@ -112,8 +112,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "series_episode_funnel": (
-        "One row per series version x episode: the funnel and the drop-off survival curve "
-        "(Kaplan-Meier over the episode index; see docs/metrics.md).",
+        "One row per series version x episode: the funnel, the drop-off survival curve "
+        "(Kaplan-Meier over the episode index) and the drops split by cause, at the paywall or "
+        "to the story, with their Aalen-Johansen cumulative incidence (see docs/metrics.md).",
         {
             "series_id": "Series version.",
             "episode_number": "Episode 1..n_episodes.",
@@ -126,20 +127,39 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "series' first day, unlike drops.",
             "at_risk": "Users who entered at or before this episode and reached it.",
             "dropped": "Users who dropped here: it is their highest episode, not the last, and "
-            "they had no event of the series in the 7 days before the data end.",
+            "they had no event of the series in the 7 days before the data end. dropped = "
+            "dropped_at_paywall + dropped_story.",
+            "dropped_at_paywall": "Drops at the paywall: the user saw the lock screen "
+            "(paywall_view) of the next episode and never unlocked it.",
+            "dropped_story": "Drops to the story: stopped on a free or unlocked episode without "
+            "a lock in the way (no lock screen of the next one, or it was unlocked).",
             "censored": "Users whose highest episode is this one but who did not drop (still "
             "watching, or finished).",
             "hazard": "dropped / at_risk.",
+            "story_hazard": "dropped_story / at_risk: the hazard drop-off points are tested on.",
+            "paywall_hazard": "dropped_at_paywall / at_risk: the paywall's toll at this episode.",
             "survival": "Kaplan-Meier: product of (1 - hazard) up to this episode.",
             "survival_ci_low": "95 % lower bound (Greenwood variance, log(-log) scale).",
             "survival_ci_high": "95 % upper bound (Greenwood variance, log(-log) scale).",
+            "cumulative_incidence_paywall": "Aalen-Johansen cumulative incidence of a drop at "
+            "the paywall by this episode: sum over episodes j <= e of S(j - 1) x "
+            "dropped_at_paywall(j) / at_risk(j), over the same left-truncated risk sets as "
+            "survival. The two incidences add up to 1 - survival.",
+            "cumulative_incidence_story": "Aalen-Johansen cumulative incidence of a story drop "
+            "by this episode (as above, with dropped_story).",
             "hazard_ci_low": "Lower bound of the Wilson 95 % interval of the hazard.",
             "series_typical_hazard": "The series' pooled hazard: all drops / all user-episodes "
             "at risk.",
+            "series_typical_story_hazard": "The series' pooled story hazard: all story drops / "
+            "all user-episodes at risk.",
             "is_paywall_episode": "The first locked episode (free_episodes + 1).",
-            "is_dropoff_point": "At least 10 users at risk, at least one drop, and "
-            "hazard_ci_low above the series' typical hazard (by more than 1e-9): a hazard "
-            "significantly above the series' typical one. Never an episode without drops.",
+            "story_hazard_q_value": "Benjamini-Hochberg-adjusted p-value of a one-sided exact "
+            "binomial test of story_hazard > series_typical_story_hazard, across the series' "
+            "episodes with users at risk short of the last (1 where nothing is tested).",
+            "is_dropoff_point": "A story drop-off point: at least 10 users at risk, at least one "
+            "story drop, and story_hazard_q_value <= 0.05 (story hazard significantly above the "
+            "series' pooled story hazard). Paywall drops never make one: their toll is "
+            "dropped_at_paywall.",
             "series_still_active_share": "Per series (same on every row): share of its viewers "
             "still inside the inactivity window (an event of the series in the last 7 days) "
             "short of the last episode: neither dropped nor finished yet.",
@@ -157,6 +177,32 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "bucket_start_s": "t = 0, 5, 10, ... seconds, up to the episode's duration.",
             "views": "Views of the episode.",
             "share_still_watching": "Share of views whose max_position_s >= t.",
+        },
+    ),
+    "episode_exit_moments": (
+        "One row per series x episode x 5-s position bucket: where views end before "
+        "completion, and the exit moments, cells whose exit share is significantly above the "
+        "series' usual share at the same position (see docs/metrics.md, Exit moments).",
+        {
+            "series_id": "Series version.",
+            "episode_number": "Episode.",
+            "bucket_start_s": "b = 0, 5, 10, ... seconds, up to the episode's duration.",
+            "duration_s": "Length of the episode.",
+            "views": "Views of the episode still watching at b (max_position_s >= b); "
+            "rewatches count.",
+            "early_exits": "Views not completed whose max_position_s lies in [b, b + 5): "
+            "they ended inside this bucket.",
+            "exit_share": "early_exits / views.",
+            "aligned_on": "start, or end in the closing stretch (from 0.8 x duration_s on, "
+            "where viewers leave once the cliffhanger is reached): what 'the same position' "
+            "means for the comparison.",
+            "series_pooled_exit_share": "The series' pooled share at the same position over "
+            "its episodes (sum of early_exits / sum of views): the same bucket from the start, "
+            "or in the closing stretch the same bucket back from the end.",
+            "q_value": "Benjamini-Hochberg-adjusted p-value of a one-sided exact binomial test "
+            "of exit_share > series_pooled_exit_share, across the series' cells with views.",
+            "is_exit_moment": "q_value <= 0.05 and early_exits > 0: viewers leave here "
+            "significantly more than at the same position of the series' other episodes.",
         },
     ),
     "retention_cohorts": (
@@ -197,13 +243,68 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "episodes_per_viewer": "Episode views / viewers.",
             "watch_hours": "Sum of the views' max_position_s, in hours.",
             "revenue_usd": "Purchases carrying this series_id (others are not attributed).",
+            "allocated_revenue_usd": "Revenue attributed through unlocks (analytics."
+            "series_revenue_daily): coin unlocks at the buyer's price per unlock, ad unlocks at "
+            "ad_unlock_usd, subscriptions spread over the episodes watched while they lasted. "
+            "What comparisons use.",
+            "allocated_coins_usd": "The coin-unlock part of allocated_revenue_usd.",
+            "allocated_ad_usd": "The ad-unlock part.",
+            "allocated_subscription_usd": "The subscription part.",
+            "allocated_revenue_per_viewer": "allocated_revenue_usd / viewers.",
+            "allocated_revenue_per_viewer_se": "Standard error of allocated_revenue_per_viewer "
+            "over the viewers (a viewer who paid nothing counts as 0).",
+            "episode1_viewers": "Viewers of episode 1: the trials behind hook_rate and "
+            "completion_rate.",
+            "hooked_viewers": "Viewers of episode 1 who went on to episode 2 (hook successes).",
+            "finishers": "Viewers of episode 1 who also viewed the last episode.",
+            "last_free_viewers": "Viewers of the last free episode: the trials behind "
+            "paywall_conversion_rate.",
+            "paywall_converters": "Of those, the viewers of the first locked episode.",
+            "incremental_viewers": "For a dub: its viewers who never watched the original "
+            "version (in the data), the audience the dub added. Null for an original.",
             "production_cost_usd": "Cost of this version.",
-            "cost_per_watch_hour": "production_cost_usd / watch_hours.",
+            "cost_per_watch_hour": "production_cost_usd / watch_hours, to date: a lifetime cost "
+            "over the hours of the data held, so not comparable between versions of different "
+            "ages; compare cost_per_watch_hour_at_age.",
+            "observed_at_comparison_age": "Released on or after the data's first date and at "
+            "least comparison_age_days before its last: its first days are all in the data.",
+            "comparison_age_days": "The like-for-like age N (CLIFFHANGER_COMPARISON_AGE_DAYS).",
+            "viewers_at_age": "Viewers in the first N days since release (null unless "
+            "observed_at_comparison_age).",
+            "watch_hours_at_age": "Watch hours of the views started in the first N days since "
+            "release (null unless observed_at_comparison_age).",
+            "allocated_revenue_at_age_usd": "allocated_revenue_usd of the first N days since "
+            "release (null unless observed_at_comparison_age).",
+            "cost_per_watch_hour_at_age": "production_cost_usd / watch_hours_at_age: cost per "
+            "watch hour at the same age for every version, so comparable between them.",
             "revenue_per_watch_hour": "revenue_usd / watch_hours.",
             "still_active_share": "Share of viewers still inside the inactivity window short of "
             "the last episode (censored, neither dropped nor finished).",
             "dropoff_measurable": "still_active_share <= 0.5: drop-off figures mean something; "
             "false for a series too young to tell.",
+        },
+    ),
+    "series_revenue_daily": (
+        "One row per series version x UTC date with revenue or unlocks: revenue attributed "
+        "through unlocks (METRICS.md, Revenue per series) beside the raw purchases carrying the "
+        "series_id. Coins bought in one series pay for unlocks in others, and ad unlocks carry "
+        "no purchase at all, so the raw figure misleads; comparisons use the allocated one.",
+        {
+            "series_id": "Series version.",
+            "date": "UTC date of the unlock (or of the subscriber's first view or unlock of the "
+            "episode in the subscription's period).",
+            "revenue_usd": "Purchases carrying this series_id that date (the raw figure).",
+            "coin_unlocks": "Episode unlocks paid with coins.",
+            "ad_unlocks": "Episode unlocks paid by watching an ad.",
+            "subscription_unlocks": "Episode unlocks under a subscription.",
+            "coins_usd": "Coin unlocks x the buyer's price per coin unlock: their coin purchases "
+            "over the data / their coin unlocks over the data. A purchase counts as coins unless "
+            "the buyer's next unlock after it is by subscription.",
+            "ad_usd": "Ad unlocks x ad_unlock_usd (an eCPM / 1000; CLIFFHANGER_AD_UNLOCK_USD).",
+            "subscription_usd": "Each subscription purchase spread evenly over the distinct "
+            "episodes its subscriber unlocked or started while it lasted (until the next "
+            "subscription purchase, at most subscription_days).",
+            "allocated_revenue_usd": "coins_usd + ad_usd + subscription_usd.",
         },
     ),
     "series_launch_daily": (
@@ -485,12 +586,17 @@ EXAMPLES: dict[str, str] = {
     "avg(completed::INT) AS completion\nFROM analytics.episode_views GROUP BY ALL ORDER BY ALL;",
     "sessions": "SELECT is_binge, count(*) AS sessions, median(duration_s) / 60 AS median_minutes\n"
     "FROM analytics.sessions GROUP BY 1;",
-    "series_episode_funnel": "SELECT episode_number, viewers, hazard, survival, "
+    "series_episode_funnel": "SELECT episode_number, viewers, dropped_at_paywall, "
+    "dropped_story, survival,\n       cumulative_incidence_paywall, cumulative_incidence_story, "
     "is_paywall_episode, is_dropoff_point\nFROM analytics.series_episode_funnel "
     "WHERE series_id = 'S00000' ORDER BY episode_number;",
     "episode_retention_curve": "SELECT bucket_start_s, share_still_watching\n"
     "FROM analytics.episode_retention_curve\n"
     "WHERE series_id = 'S00000' AND episode_number = 1 ORDER BY bucket_start_s;",
+    "episode_exit_moments": "-- the places to re-edit, worst first\n"
+    "SELECT series_id, episode_number, bucket_start_s, views, exit_share, "
+    "series_pooled_exit_share\nFROM analytics.episode_exit_moments WHERE is_exit_moment\n"
+    "ORDER BY exit_share - series_pooled_exit_share DESC LIMIT 20;",
     "retention_cohorts": "SELECT cohort_date, cohort_users,\n"
     "       max(retention_rate) FILTER (WHERE day = 1) AS d1,\n"
     "       max(retention_rate) FILTER (WHERE day = 7) AS d7\n"
@@ -500,6 +606,11 @@ EXAMPLES: dict[str, str] = {
     "       sum(hook_rate * viewers) / sum(viewers) AS hook_rate,\n"
     "       sum(production_cost_usd) / sum(watch_hours) AS cost_per_watch_hour\n"
     "FROM analytics.series_scorecard WHERE viewers > 0 GROUP BY 1;",
+    "series_revenue_daily": "-- raw purchases vs revenue allocated through unlocks\n"
+    "SELECT series_id, sum(revenue_usd) AS purchases_with_series, "
+    "sum(allocated_revenue_usd) AS allocated,\n       sum(coins_usd) AS coins, sum(ad_usd) AS ads, "
+    "sum(subscription_usd) AS subscriptions\nFROM analytics.series_revenue_daily GROUP BY 1 "
+    "ORDER BY allocated DESC LIMIT 10;",
     "series_launch_daily": "-- a launch against its peers, day by day\n"
     "SELECT age_days, cumulative_viewers, viewers_percentile_at_age, hook_rate_to_date\n"
     "FROM analytics.series_launch_daily\n"

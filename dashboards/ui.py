@@ -25,19 +25,70 @@ CAPTIONS: dict[str, str] = {
     "watch_minutes_per_dau": "Minutes watched in the views started that day, per daily "
     "active user (over a period: total watch minutes / total user-days).",
     "viewers": "Viewers of an episode: distinct users with a view of it.",
-    "survival": "Kaplan-Meier survival over the episode index: the share of viewers still "
-    "watching the series at each episode, with its 95% confidence band (Greenwood variance, "
-    "log(-log) scale). Users still active in the last 7 days are censored, not dropped.",
-    "hazard": "Hazard: users who dropped at this episode / users at risk there. A drop-off "
-    "point is an episode whose hazard is significantly above the series' typical hazard; the "
-    "paywall episode (first locked one) is always marked.",
+    "survival": "The share of viewers who get to each episode, estimated so that viewers who "
+    "are still watching count only up to where they are now (they are censored: active in the "
+    "last 7 days, not dropped). Kaplan–Meier over the episode index, with its 95% band "
+    "(Greenwood variance, log(−log) scale).",
+    "hazard": "Hazard: users who dropped at this episode / users at risk there (reached it, "
+    "and had entered the series by then). A drop-off point is an episode whose story hazard is "
+    "significantly above the series' typical one; the paywall episode (first locked one) is "
+    "always marked.",
+    "survival_method": "(Kaplan–Meier survival over the episode index, 95% band from "
+    "Greenwood's variance on the log(−log) scale.)",
+    "dropoff_point": "A story drop-off point: an episode where significantly more viewers stop "
+    "for good, with no lock in the way, than the series' usual (story hazard = story drops / "
+    "viewers at risk, tested one-sided with an exact binomial test against the series' pooled "
+    "story hazard, Benjamini–Hochberg-corrected over its episodes at 5%; at least 10 viewers "
+    "at risk). Viewers who stop at the lock screen are the paywall's toll, not a weak episode.",
+    "drop_causes": "A viewer stopped for good when they have not come back to the series for "
+    "7 days short of its last episode. At the paywall: they saw the lock screen of the next "
+    "episode and never unlocked it. To the story: they stopped on a free or unlocked episode "
+    "with no lock in the way.",
+    "cumulative_incidence": "Share of the series' viewers lost by each episode, split by cause "
+    "(Aalen–Johansen cumulative incidence: viewers still watching are counted up to where they "
+    "are, as in the survival curve). The two lines add up to 1 − survival.",
+    "exit_moments": "Each cell: of the views of that episode still playing at that second, the "
+    "share that ended within the next 5 seconds without finishing. An exit moment (black "
+    "diamond) is a cell where significantly more views end than at the same position of the "
+    "series' other episodes (one-sided exact binomial test, Benjamini–Hochberg-corrected over "
+    "the series' cells at 5%). The first seconds of every episode lose the most viewers, so "
+    "they are compared with the first seconds of the others; the closing stretch (the last "
+    "20%) with the other episodes' endings.",
     "retention_curve": "Share of the episode's views still watching at each 5-second mark "
     "(rewatches count as separate views).",
     "hook_rate": "Hook rate: viewers of episode 1 who went on to episode 2.",
     "completion_rate": "Completion: viewers of episode 1 who also viewed the last episode.",
     "paywall_conversion_rate": "Paywall conversion: viewers of the last free episode who "
     "viewed the first locked one.",
-    "cost_per_watch_hour": "Cost per watch hour: production cost / hours watched (USD).",
+    "cost_per_watch_hour": "Cost per watch hour to date: production cost / hours watched in "
+    "the data held (USD). A lifetime cost over however many days of viewing the data holds, "
+    "so an old series looks cheap and a new one dear: compare the first-days figure.",
+    "cost_at_age": "Cost per watch hour at the same age: production cost / hours watched in "
+    "the first days since release (CLIFFHANGER_COMPARISON_AGE_DAYS), for versions whose first "
+    "days are all in the data; blank for the others.",
+    "shrunk": "Shrunk rate: (successes + α) / (viewers + α + β), with one beta prior (α, β) "
+    "fitted across the series shown (beta-binomial, method of moments). A series with few "
+    "viewers is pulled toward the typical rate; one with many keeps its own.",
+    "allocated_revenue": "Revenue attributed through unlocks: coin unlocks at the buyer's "
+    "average price per unlock (coins bought in one series pay for unlocks in others), ad "
+    "unlocks at an eCPM (CLIFFHANGER_AD_UNLOCK_USD), subscriptions spread over the episodes "
+    "watched while they lasted.",
+    "raw_revenue": "Purchases that carry this series' id: misses ad unlocks and coins spent "
+    "here but bought elsewhere. Shown for reference; comparisons use the allocated revenue.",
+    "like_for_like": "AI and live-action series are compared only within groups of the same "
+    "genre (first listed), language, original or dub, and release age (< 30 days, < 180, "
+    "older); a group counts when it has at least 2 series and 30 viewers on each side. Rates "
+    "are shrunk, weighted per viewer of the step; cost per watch hour is over each version's "
+    "first days. The difference is averaged over groups, weighted by their viewers; its 95% "
+    "interval is a bootstrap over series within each group. The table says how many series "
+    "and viewers are behind each value.",
+    "dubs": "Each dub beside its original. New to the story: the dub's viewers who never "
+    "watched the original (the audience the dub added), with its 95% Wilson interval. Hook and "
+    "paywall conversion are shrunk. Revenue is allocated through unlocks; dub return = revenue "
+    "to date / the dub's cost (with a 95% interval from the spread of revenue per viewer). "
+    "Versions are aligned on days since each one's release: the at-age columns compare both "
+    "over their first {age} days, when both were released inside the data; otherwise each "
+    "version's days since release say how old its to-date figures are.",
     "production_type": "Each bar is the viewer-weighted mean over the group's series (cost: "
     "total cost / total watch hours); the whisker is a 95% bootstrap interval over series, "
     "so a group with few series shows a wide one.",
@@ -164,3 +215,17 @@ def pct(x: float | None, digits: int = 1) -> str:
 
 def num(x: float | None, digits: int = 0) -> str:
     return "—" if x is None or pd.isna(x) else f"{x:,.{digits}f}"
+
+
+# columns that identify a row rather than measure it: tables show them after the metrics
+ID_COLUMNS = ("series_id", "story_id", "original_series_id", "title", "language",
+              "production_type", "genres", "is_dubbed", "release_date", "n_episodes",
+              "free_episodes")  # fmt: skip
+
+
+def metrics_first(df: pd.DataFrame, lead: tuple[str, ...] = ("title", "language")) -> pd.DataFrame:
+    """The same frame with ``lead`` columns first, then the metrics, then the other ids."""
+    leading = [c for c in lead if c in df.columns]
+    ids = [c for c in ID_COLUMNS if c in df.columns and c not in leading]
+    rest = [c for c in df.columns if c not in leading and c not in ids]
+    return df[leading + rest + ids]

@@ -27,8 +27,10 @@ def build_all(
     """
     from features.catalog_metrics import build_catalog_metrics
     from features.engagement import build_engagement
+    from features.exit_moments import build_exit_moments
     from features.funnel import build_funnel
     from features.launches import build_launches
+    from features.revenue import build_revenue
     from features.sessions import build_sessions, document_event_grain
 
     con.execute("BEGIN TRANSACTION")
@@ -37,6 +39,8 @@ def build_all(
         counts: dict[str, object] = document_event_grain(con, comment=build.mode == "full")
         counts |= build_engagement(con, params)
         counts["series_episode_funnel"] = build_funnel(con, params)
+        counts["episode_exit_moments"] = build_exit_moments(con, params)
+        counts["series_revenue_daily"] = build_revenue(con, params)
         counts |= build_catalog_metrics(con, params, incremental=build.mode != "full")
         if launches:
             counts |= build_launches(con, params)

@@ -22,12 +22,13 @@ def build_catalog_metrics(
     ``series_scorecard``.
 
     Needs ``analytics.episode_views``, ``series``, ``episodes``, ``series_episode_funnel``
-    (the scorecard's hook rate) and the compact per-user tables. ``bucket_s`` is used here.
+    (the scorecard's hook rate), ``series_revenue_daily`` (its allocated revenue) and the
+    compact per-user tables. ``bucket_s`` and ``comparison_age_days`` are used here.
     With ``incremental``, only the curves of ``derived.touched_episodes`` (the episodes whose
     views the last increment changed) are recomputed. Returns each table's row count.
     """
     update_retention_curve(con, params, incremental)
-    run(con, _STATEMENTS, {})
+    run(con, _STATEMENTS, {"comparison_age_days": int(params.comparison_age_days)})
     counts = {}
     for table in TABLES:
         if not (incremental and table == "episode_retention_curve"):  # patched, not recreated

@@ -18,6 +18,8 @@ from pipelines.resources import CliffhangerStore, MetricSettings
         "daily_engagement",
         "series_episode_funnel",
         "episode_retention_curve",
+        "episode_exit_moments",
+        "series_revenue_daily",
         "retention_cohorts",
         "series_scorecard",
         "series_launch_daily",

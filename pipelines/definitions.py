@@ -21,9 +21,13 @@ from pipelines.assets_metrics import (
     catalog_metrics,
     daily_engagement,
     engagement_rates_in_unit_interval,
+    episode_exit_moments,
+    exit_moments_are_consistent,
     funnel_is_consistent,
+    revenue_allocation_balances,
     scorecard_and_cohort_rates_in_unit_interval,
     series_episode_funnel,
+    series_revenue_daily,
 )
 from pipelines.assets_models import model_evaluation, served_model, served_model_beats_baselines
 from pipelines.assets_publish import warehouse_snapshot
@@ -32,8 +36,8 @@ from pipelines.sensors import landing_files
 
 # every asset, in the order a full run materializes them
 ALL_ASSETS = [catalog, ingested_events, event_grain, daily_engagement, series_episode_funnel,
-              catalog_metrics, launch_curves, launch_forecasts, model_evaluation, served_model,
-              warehouse_snapshot]  # fmt: skip
+              episode_exit_moments, series_revenue_daily, catalog_metrics, launch_curves, launch_forecasts,
+              model_evaluation, served_model, warehouse_snapshot]  # fmt: skip
 ALL_CHECKS = [
     event_ids_unique,
     accounting_balances,
@@ -41,6 +45,8 @@ ALL_CHECKS = [
     sessions_cover_every_event,
     engagement_rates_in_unit_interval,
     funnel_is_consistent,
+    exit_moments_are_consistent,
+    revenue_allocation_balances,
     scorecard_and_cohort_rates_in_unit_interval,
     launch_curves_are_consistent,
     launch_forecasts_are_well_formed,

@@ -65,6 +65,9 @@ class MetricSettings(dg.ConfigurableResource):
     launch_scale_quantile: float = MetricParams.launch_scale_quantile
     launch_rework_quantile: float = MetricParams.launch_rework_quantile
     launch_min_history: int = MetricParams.launch_min_history
+    ad_unlock_usd: float = MetricParams.ad_unlock_usd
+    subscription_days: int = MetricParams.subscription_days
+    comparison_age_days: int = MetricParams.comparison_age_days
 
     @classmethod
     def from_params(cls, params: MetricParams) -> MetricSettings:

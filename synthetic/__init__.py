@@ -25,7 +25,7 @@ from synthetic.faults import inject_faults
 from synthetic.launches import build_launch_catalog
 from synthetic.population import build_users
 from synthetic.records import logical_records
-from synthetic.simulate import simulate
+from synthetic.simulate import EXIT_MODELS, WeakScene, simulate
 from synthetic.writers import write_event_files
 
 FORMATS = ("jsonl", "parquet", "segment")
@@ -51,6 +51,8 @@ class GenerateSpec:
     series: int | None = None  # series versions; default scales with users
     start: dt.date = DEFAULT_START
     launches: bool = False  # launch mode: a release flow with planted appeal (launches.py)
+    exits: str = "classic"  # where views end: classic, or kuairand (calibrated on real logs)
+    weak_scenes: tuple[WeakScene, ...] = ()  # planted weak scenes (exit-moment tests)
 
     def validate(self) -> None:
         if self.users < 1:
@@ -65,6 +67,16 @@ class GenerateSpec:
             raise GenerateError(f"--series must be at least 1 (got {self.series})")
         if self.seed < 0:
             raise GenerateError(f"--seed must be a non-negative integer (got {self.seed})")
+        if self.exits not in EXIT_MODELS:
+            raise GenerateError(
+                f"--exits must be one of {', '.join(EXIT_MODELS)} (got {self.exits!r})"
+            )
+        for scene in self.weak_scenes:
+            if scene.episode_number < 1 or scene.second < 0 or not 0 < scene.share <= 1:
+                raise GenerateError(
+                    "--weak-scene needs SERIES:EPISODE:SECOND:SHARE with an episode >= 1, a "
+                    f"second >= 0 and a share in (0, 1] (got {scene})"
+                )
         if self.gzip and self.fmt == "parquet":
             raise GenerateError("--gzip applies to JSON Lines; Parquet is compressed already")
 
@@ -135,7 +147,9 @@ def generate(spec: GenerateSpec, progress: Callable[[str], None] | None = None) 
     users = build_users(rngs[1], spec.users, spec.days, launches=spec.launches)
     lap("catalog_users")
     say("viewing simulation")
-    sim = simulate(rngs[2], users, catalog, spec.days, spec.start.weekday())
+    sim = simulate(
+        rngs[2], users, catalog, spec.days, spec.start.weekday(), spec.exits, spec.weak_scenes
+    )
     lap("simulate")
     say("events")
     start_ms = int(dt.datetime.combine(spec.start, dt.time(), dt.UTC).timestamp() * 1000)
@@ -239,6 +253,12 @@ def _manifest(
     args["n_series"] = spec.n_series
     if not spec.launches:  # the default mode's manifest stays as it always was
         del args["launches"]
+    if spec.exits == "classic":
+        del args["exits"]
+    if spec.weak_scenes:
+        args["weak_scenes"] = [asdict(w) for w in spec.weak_scenes]
+    else:
+        del args["weak_scenes"]
     by_file = faults.group_by("file").agg(
         quarantined=(pl.col("expected") == "quarantined").sum(),
         duplicates=(pl.col("expected") == "duplicate").sum(),

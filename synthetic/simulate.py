@@ -28,6 +28,14 @@ COIN_PACKS = np.array([4.99, 9.99, 19.99])
 COIN_PACK_P = np.array([0.5, 0.35, 0.15])
 SUBSCRIPTION_USD = 19.99
 
+# --exits kuairand: where an incomplete view ends, as a fraction of the complete threshold
+# (0.9 of the duration), fitted by maximum likelihood to the KuaiRand-Pure slice's clicked
+# views of 45-180 s that did not reach 0.9 (docs/generator.md, "Exits"): a mixture of early
+# swipe-aways, Beta(2.32, 10.6), and exits spread evenly over the episode
+KUAIRAND_EARLY_SHARE = 0.398
+KUAIRAND_EARLY_BETA = (2.32, 10.6)
+EXIT_MODELS = ("classic", "kuairand")
+
 TASTE_WEIGHT = 3.0  # how strongly taste (vs popularity) drives which series a user starts
 REPICK_CANDIDATES = 32  # launch mode: best versions considered per journey start
 
@@ -146,8 +154,25 @@ def _first_unstarted(
     return version
 
 
+@dataclass(frozen=True)
+class WeakScene:
+    """A planted weak scene: ``share`` of the views of the episode still playing at
+    ``second`` end inside the 5 s that follow (``--weak-scene SERIES:EPISODE:SECOND:SHARE``)."""
+
+    series_id: str
+    episode_number: int
+    second: float
+    share: float
+
+
 def simulate(
-    rng: np.random.Generator, users: Users, catalog: Catalog, days: int, start_weekday: int
+    rng: np.random.Generator,
+    users: Users,
+    catalog: Catalog,
+    days: int,
+    start_weekday: int,
+    exit_model: str = "classic",
+    weak_scenes: tuple[WeakScene, ...] = (),
 ) -> Simulation:
     """Run the viewing simulation; returns one row per episode view with its timing."""
     user_idx, t_start = _journey_starts(rng, users, days, start_weekday)
@@ -250,11 +275,29 @@ def simulate(
         early,
         np.where(which < 0.8, rng.uniform(0.85, 0.99, n_rows), rng.uniform(0.05, 0.85, n_rows)),
     )
+    if exit_model == "kuairand":  # calibrated on real viewing (drawn only in this mode)
+        calibrated = np.where(
+            rng.random(n_rows) < KUAIRAND_EARLY_SHARE,
+            rng.beta(*KUAIRAND_EARLY_BETA, size=n_rows),
+            rng.random(n_rows),
+        )
+        exit_frac = np.maximum(0.9 * calibrated, 0.5 / dur)  # at least half a second
     swiped = ~last_in_sitting & (u < 0.04)  # swiped on to the next episode
     paused = last_in_sitting & ~last_of_journey & (u < 0.3)  # left the app mid-episode
     dropped = last_of_journey & ~finished[jv] & ~stopped_at_paywall[jv]
     frac = np.where(swiped | paused | dropped, exit_frac, 1.0)
     watched = np.round(frac * dur, 1)
+    for scene in weak_scenes:  # planted weak scenes (drawn only when asked for)
+        series_ids = catalog.series["series_id"].to_list()
+        if scene.series_id not in series_ids:
+            continue
+        hit = (version[jv] == series_ids.index(scene.series_id)) & (ep == scene.episode_number)
+        hit &= (watched >= scene.second) & (scene.second + 5 < 0.9 * dur)
+        leave = hit & (rng.random(n_rows) < scene.share)
+        watched = np.where(
+            leave, np.round(scene.second + rng.uniform(0.1, 4.8, n_rows), 1), watched
+        )
+        frac = np.where(leave, watched / dur, frac)
     full = frac >= 1.0
 
     # unlocks before each locked view (not before a rewatch: it is already unlocked)

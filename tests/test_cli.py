@@ -71,6 +71,9 @@ def test_gzip_holds_the_same_lines(tmp_path: Path) -> None:
         (["--format", "xml"], "'xml' is not one of"),
         (["--start", "yesterday"], "--start must be a date"),
         (["--bogus"], "No such option"),
+        (["--weak-scene", "S00001:5"], "--weak-scene must look like SERIES:EPISODE:SECOND:SHARE"),
+        (["--weak-scene", "S00001:5:40:1.5"], "a share in (0, 1]"),
+        (["--exits", "random"], "'random' is not one of"),
     ],
 )
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path: Path, args: list, needle: str) -> None:

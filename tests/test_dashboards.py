@@ -12,6 +12,7 @@ import os
 import threading
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -226,8 +227,34 @@ def test_series_page_funnel_survival_curve_and_versions(open_app, dash_home: Pat
         ).fetchall()
     ]
     expected = ", ".join(f"episode {e}" for e in drops) if drops else "none detected"
-    assert at.markdown[0].value == f"**Drop-off points:** {expected}"
-    assert len(at.get("vega_lite_chart")) == 4  # funnel, survival, hazard, episode curve
+    assert at.markdown[0].value == f"**Episodes that lose viewers to the story:** {expected}"
+    paywall_drops, all_drops = con.execute(
+        "SELECT sum(dropped_at_paywall), sum(dropped) FROM analytics.series_episode_funnel "
+        "WHERE series_id = ?",
+        [series_id],
+    ).fetchone()
+    if paywall:
+        toll = at.markdown[1].value
+        assert toll.startswith(
+            f"**The paywall's toll:** {paywall_drops:,} viewer{'' if paywall_drops == 1 else 's'} "
+            f"stopped at the lock screen of episode {paywall[0]} and never unlocked it"
+        ), toll
+    # the censoring said plainly, with the numbers: censored short of the end, and finished
+    n_eps, watching, finished = con.execute(
+        "SELECT max(episode_number), sum(censored) FILTER (WHERE episode_number < "
+        "(SELECT n_episodes FROM analytics.series WHERE series_id = ?)), "
+        "sum(censored) FILTER (WHERE episode_number = "
+        "(SELECT n_episodes FROM analytics.series WHERE series_id = ?)) "
+        "FROM analytics.series_episode_funnel WHERE series_id = ?",
+        [series_id, series_id, series_id],
+    ).fetchone()
+    assert any(
+        f"**{watching:,} viewers are still watching** (censored" in c.value
+        and f"{finished:,} finished the series" in c.value
+        for c in at.caption
+    )
+    # funnel, stops by cause, lost by cause, survival, hazard, exit heatmap, episode curve
+    assert len(at.get("vega_lite_chart")) == 7
 
     at.selectbox(key="episode").set_value(1).run()
     views = con.execute(
@@ -236,7 +263,13 @@ def test_series_page_funnel_survival_curve_and_versions(open_app, dash_home: Pat
     ).fetchone()[0]
     assert any(f"{views:,} views of episode 1." in c.value for c in at.caption)
 
-    scorecard, versions, funnel = frame(at, 0), frame(at, 1), frame(at, 2)
+    n_moments = con.execute(
+        "SELECT count(*) FROM analytics.episode_exit_moments WHERE series_id = ? "
+        "AND is_exit_moment",
+        [series_id],
+    ).fetchone()[0]
+    first = 1 if n_moments else 0  # the exit moments table comes first when there is one
+    scorecard, versions, funnel = frame(at, first), frame(at, first + 1), frame(at, first + 2)
     assert scorecard["series_id"].tolist() == [series_id]
     assert sorted(versions["series_id"]) == [
         r[0]
@@ -246,11 +279,23 @@ def test_series_page_funnel_survival_curve_and_versions(open_app, dash_home: Pat
     ]
     assert len(versions) >= 2
     db_funnel = con.execute(
-        "SELECT episode_number, viewers, survival, survival_ci_low, survival_ci_high, hazard "
+        "SELECT episode_number, viewers, survival, survival_ci_low, survival_ci_high, hazard, "
+        "dropped_at_paywall, dropped_story, cumulative_incidence_paywall, "
+        "cumulative_incidence_story "
         "FROM analytics.series_episode_funnel WHERE series_id = ? ORDER BY 1",
         [series_id],
     ).df()
     pd.testing.assert_frame_equal(funnel[db_funnel.columns], db_funnel, check_dtype=False)
+
+    # the episode picker starts on each series' own paywall episode, whatever was picked before
+    other = con.execute(
+        "SELECT series_id, free_episodes + 1 FROM analytics.series WHERE series_id <> ? "
+        "AND free_episodes < n_episodes AND free_episodes + 1 <> 1 ORDER BY series_id LIMIT 1",
+        [series_id],
+    ).fetchone()
+    at.selectbox(key="series_id").set_value(other[0]).run()
+    assert not at.exception
+    assert at.selectbox(key="episode").value == other[1]
 
 
 # ---- Catalog -------------------------------------------------------------------------------
@@ -266,13 +311,43 @@ def test_catalog_filters_sorts_and_compares_production_types(open_app, dash_home
     at.selectbox(key="sort_by").set_value("hook_rate").run()
     assert not at.exception
     en = con.execute(
-        "SELECT series_id FROM analytics.series_scorecard WHERE language = 'en' "
-        "ORDER BY hook_rate DESC NULLS LAST, series_id"
-    ).fetchall()
+        "SELECT series_id, hook_rate, hooked_viewers, episode1_viewers "
+        "FROM analytics.series_scorecard WHERE language = 'en'"
+    ).df()
+    # sorting by a rate sorts by its shrunk value: one beta prior over the series shown, by
+    # the method of moments, worked out here from the counts
+    usable = en[en["hook_rate"].notna() & (en["episode1_viewers"] > 0)]
+    s, n = usable["hooked_viewers"].astype(float), usable["episode1_viewers"].astype(float)
+    mu = s.sum() / n.sum()
+    rho = ((n * (s / n - mu) ** 2).sum() / (mu * (1 - mu)) - len(n)) / (n.sum() - len(n))
+    weight = 1 / rho - 1
+    en["shrunk"] = (en["hooked_viewers"] + mu * weight) / (en["episode1_viewers"] + weight)
+    en.loc[en["hook_rate"].isna(), "shrunk"] = None
+    expected = en.sort_values(["shrunk", "series_id"], ascending=[False, True], na_position="last")
     assert at.subheader[0].value == f"Scorecard: {len(en):,} of {total:,} series"
-    assert frame(at, 0)["series_id"].tolist() == [r[0] for r in en]
+    table = frame(at, 0)
+    assert table["series_id"].tolist() == expected["series_id"].tolist()
+    np.testing.assert_allclose(
+        table["hook_rate_shrunk"].to_numpy(float), expected["shrunk"].to_numpy(float)
+    )
+    # a 1-viewer series at 100 % does not top the list sorted by the shrunk rate
+    tiny = en[(en["episode1_viewers"] <= 2) & (en["hook_rate"] == 1)]
+    if len(tiny):
+        assert table["series_id"].iloc[0] not in set(tiny["series_id"])
+    # key metrics come before the ids
+    cols = table.columns.tolist()
+    assert cols.index("viewers") < cols.index("series_id")
+    assert cols.index("hook_rate") < cols.index("production_type")
 
-    comparison = frame(at, 1).set_index(["production_type", "metric"])
+    # the like-for-like table says how many series and viewers are behind each value
+    like = frame(at, 1) if len(at.dataframe) > 3 else None
+    if like is not None and "ai_series" in like.columns:
+        assert (like["ai_series"] >= stats.MIN_SERIES_PER_ARM).all()
+    raw = next(
+        frame(at, i) for i in range(len(at.dataframe))
+        if "production_type" in frame(at, i).columns and "metric" in frame(at, i).columns
+    )  # fmt: skip
+    comparison = raw.set_index(["production_type", "metric"])
     for ptype, hook, cost_per_hour, n in con.execute(
         "SELECT production_type, "
         "  sum(hook_rate * viewers) FILTER (WHERE hook_rate IS NOT NULL AND viewers > 0)"
@@ -306,6 +381,33 @@ def test_catalog_filters_sorts_and_compares_production_types(open_app, dash_home
         [months[-1]],
     ).fetchone()[0]
     assert at.subheader[0].value == f"Scorecard: {n_month:,} of {total:,} series"
+
+
+def test_catalog_compares_each_dub_with_its_original(open_app, dash_home: Path) -> None:
+    con = connect(dash_home)
+    at = open_app(dash_home, "catalog")
+    dubs = next(
+        frame(at, i) for i in range(len(at.dataframe)) if "dub_series_id" in frame(at, i).columns
+    )
+    expected = con.execute(
+        "SELECT d.series_id, d.viewers, "
+        # viewers of the dub who never watched the original, from the views themselves
+        "  (SELECT count(DISTINCT v.user_id) FROM analytics.episode_views v "
+        "   WHERE v.series_id = d.series_id AND v.user_id NOT IN "
+        "     (SELECT user_id FROM analytics.episode_views WHERE series_id = d.original_series_id)),"
+        "  o.viewers, d.production_cost_usd, "
+        "  (SELECT sum(allocated_revenue_usd) FROM analytics.series_revenue_daily r "
+        "   WHERE r.series_id = d.series_id) "
+        "FROM analytics.series_scorecard d JOIN analytics.series_scorecard o "
+        "  ON o.series_id = d.original_series_id WHERE d.is_dubbed ORDER BY 1"
+    ).fetchall()
+    got = dubs.sort_values("dub_series_id")
+    assert got["dub_series_id"].tolist() == [r[0] for r in expected]
+    assert got["viewers"].tolist() == [r[1] for r in expected]
+    assert got["new_to_story"].tolist() == [r[2] for r in expected]
+    assert got["original_viewers"].tolist() == [r[3] for r in expected]
+    for ret, (_, _, _, _, cost, revenue) in zip(got["dub_return"], expected, strict=True):
+        assert ret == pytest.approx((revenue or 0) / cost)
 
 
 # ---- Retention -----------------------------------------------------------------------------
@@ -432,6 +534,11 @@ def test_data_health_accounting_quarantine_and_snapshot(open_app, dash_home: Pat
         "Duplicates": (f"{dups:,}", ""),
     }
     assert [s.value for s in at.success][0].startswith("All 15 files balance")
+    # the sample's newest event is months before today: said plainly, with its date
+    newest = con.execute("SELECT max(ts) FROM analytics.events").fetchone()[0]
+    days = (pd.Timestamp.now(tz="UTC") - pd.Timestamp(newest)) / pd.Timedelta(days=1)
+    assert at.warning[0].value.startswith(f"**The data is {days:,.0f} days old.**")
+    assert f"{pd.Timestamp(newest).tz_convert('UTC'):%Y-%m-%d %H:%M} UTC" in at.warning[0].value
     freshness = frame(at, 0).set_index("table")
     assert freshness.loc["analytics.events", "rows"] == loaded
     reasons = frame(at, 2)
@@ -552,3 +659,48 @@ def test_compare_groups_one_row_per_group_and_metric() -> None:
     assert out.loc[("ai", "cost_per_watch_hour"), "value"] == pytest.approx(100.0)
     assert out.loc[("live_action", "completion_rate"), "series"] == 0
     assert out.loc[("live_action", "cost_per_watch_hour"), "series"] == 0  # no watch hours
+
+
+def test_beta_prior_and_shrinkage_by_hand() -> None:
+    # three series: 9/10, 1/10, 50/100. Pooled mu = 60/120 = 0.5; S = 10*0.16 + 10*0.16 + 0
+    # = 3.2; rho = (3.2 / 0.25 - 3) / (120 - 3) = 9.8 / 117; alpha + beta = 1/rho - 1
+    a, b = stats.fit_beta_prior([9, 1, 50], [10, 10, 100])
+    weight = 117 / 9.8 - 1
+    assert (a, b) == (pytest.approx(0.5 * weight), pytest.approx(0.5 * weight))
+    shrunk = stats.shrink([9, 1, 50, 1], [10, 10, 100, 1], (a, b))
+    assert shrunk == pytest.approx([(9 + a) / (10 + a + b), (1 + a) / (10 + a + b), 0.5,
+                                    (1 + a) / (1 + a + b)])  # fmt: skip
+    # a 1-viewer series at 100 % lands near the pool, below a 10-viewer series at 90 %
+    assert shrunk[3] < shrunk[0]
+    # no spread beyond binomial noise: everyone is pulled to the pool
+    a, b = stats.fit_beta_prior([5, 5, 5], [10, 10, 10])
+    assert a + b == pytest.approx(stats.MAX_PRIOR_WEIGHT)
+
+
+def test_stratified_comparison_compares_within_strata_only() -> None:
+    # within each genre AI and live action hook equally well, but AI series are mostly in the
+    # low-hook genre: the raw pooled comparison says AI is worse, the stratified one says equal
+    rows = []
+    for genre, rate in (("drama", 0.8), ("horror", 0.4)):
+        n_ai, n_la = (2, 6) if genre == "drama" else (6, 2)
+        for i in range(n_ai + n_la):
+            ptype = "ai" if i < n_ai else "live_action"
+            rows.append({"genre": genre, "production_type": ptype, "viewers": 100,
+                         "episode1_viewers": 100, "hooked_viewers": int(100 * rate),
+                         "hook_rate": rate, "finishers": 10, "completion_rate": 0.1,
+                         "last_free_viewers": 50, "paywall_converters": 10,
+                         "paywall_conversion_rate": 0.2, "allocated_revenue_usd": 5.0,
+                         "production_cost_usd": 1000.0, "watch_hours_at_age": 10.0})  # fmt: skip
+    card = stats.add_shrunk_rates(pd.DataFrame(rows))
+    out = stats.stratified_comparison(card, ["genre"], n_boot=200).set_index("metric")
+    hook = out.loc["hook_rate"]
+    assert hook["strata"] == 2 and hook["difference"] == pytest.approx(0.0, abs=1e-9)
+    assert hook["ai_series"] == 8 and hook["live_action_series"] == 8
+    raw = stats.compare_groups(card.assign(watch_hours=10.0)).set_index(
+        ["production_type", "metric"]
+    )
+    assert raw.loc[("ai", "hook_rate"), "value"] < raw.loc[("live_action", "hook_rate"), "value"]
+    # a stratum with one series on a side is not compared
+    thin = card[~((card["genre"] == "drama") & (card["production_type"] == "ai"))].iloc[1:]
+    out = stats.stratified_comparison(thin, ["genre"], n_boot=50).set_index("metric")
+    assert out.loc["hook_rate", "strata"] == 1

@@ -18,6 +18,7 @@ from dashboards.browser import (
     CHROMIUM,
     ERROR_SELECTOR,
     PAGES,
+    click_sidebar,
     launch_chromium,
     serve,
     wait_rendered,
@@ -67,6 +68,17 @@ def test_every_page_renders_in_chromium_and_follows_a_new_snapshot(
                 # every page shows the shared sidebar: navigation, date filter, snapshot
                 assert page.locator('[data-testid="stSidebarNav"]').is_visible()
                 assert page.get_by_text(version).first.is_visible(), spec.name
+                # the content team sees no Deploy button (a minimal toolbar)
+                assert page.get_by_role("button", name="Deploy").count() == 0, spec.name
+            # every page again through its sidebar link, in the same session
+            for spec in PAGES:
+                click_sidebar(page, spec)
+                wait_rendered(page, spec)
+                assert page.locator(ERROR_SELECTOR).count() == 0, spec.name
+            # the sample data is months old: Data health says so
+            page.goto(f"{url}/data-health")
+            wait_rendered(page, PAGES[5])
+            assert page.get_by_text("days old.").first.is_visible()
             # the comparison shortcut sets the sidebar's range: six deltas, no warning
             page.goto(f"{url}/{PAGES[0].path}")
             wait_rendered(page, PAGES[0])
@@ -81,7 +93,9 @@ def test_every_page_renders_in_chromium_and_follows_a_new_snapshot(
             # page-specific content really drew: charts on the chart pages, metrics
             page.goto(f"{url}/series")
             wait_rendered(page, PAGES[1])
-            assert page.locator('[data-testid="stVegaLiteChart"]').count() == 4
+            # funnel, stops and lost share by cause, survival, hazard, exit heatmap, episode
+            assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 7
+            assert page.get_by_text("viewers are still watching").first.is_visible()
             page.goto(f"{url}/recommendations")
             wait_rendered(page, PAGES[4])
             assert page.get_by_text("Best model: als (ndcg@10)").is_visible()

@@ -71,7 +71,7 @@ def test_catalog_is_published_read_only_with_docs(home: Path) -> None:
     assert set(comments) == {
         "series", "episodes", "events", "episode_views", "sessions", "daily_engagement",
         "series_episode_funnel", "episode_retention_curve", "retention_cohorts",
-        "series_scorecard", "ingestion_files", "quarantine", "refused_files", "snapshot_info",
+        "series_scorecard", "episode_exit_moments", "series_revenue_daily", "ingestion_files", "quarantine", "refused_files", "snapshot_info",
         "model_evaluation", "recommendations", "similar_series", "series_launch_daily",
         "launch_benchmark", "launch_forecast", "launch_forecast_backtest",
         "launch_forecast_backtest_rows",
@@ -162,6 +162,7 @@ def test_definitions_validate_and_list_the_assets() -> None:
         "series_scorecard", "model_evaluation", "model_bundle", "recommendations",
         "similar_series", "warehouse_snapshot", "series_launch_daily", "launch_benchmark",
         "launch_forecast", "launch_forecast_backtest", "launch_forecast_backtest_rows",
+        "episode_exit_moments", "series_revenue_daily",
     }  # fmt: skip
 
 
@@ -202,6 +203,7 @@ def test_a_run_ingests_the_landing_folder_and_its_checks_pass(home: Path) -> Non
         "event_ids_unique": True, "accounting_balances": True, "timestamps_in_range": True,
         "sessions_cover_every_event": True, "engagement_rates_in_unit_interval": True,
         "funnel_is_consistent": True, "scorecard_and_cohort_rates_in_unit_interval": True,
+        "exit_moments_are_consistent": True, "revenue_allocation_balances": True,
         "launch_curves_are_consistent": True, "launch_forecasts_are_well_formed": True,
         "served_model_beats_baselines": True,
     }  # fmt: skip

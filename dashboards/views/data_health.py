@@ -40,8 +40,36 @@ SELECT file_path, reason, refused_at, content_sha256
 FROM analytics.refused_files ORDER BY refused_at DESC, file_path
 """
 
+# the newest event older than this is worth a warning: events stopped arriving, or the
+# pipeline stopped publishing
+STALE_AFTER = pd.Timedelta(hours=48)
+
+
+def staleness_warning(newest: object, now: pd.Timestamp | None = None) -> str | None:
+    """The warning to show when the newest event is much older than now (None otherwise)."""
+    if newest is None or pd.isna(newest):
+        return None
+    newest_ts = pd.Timestamp(newest)
+    newest_ts = newest_ts.tz_localize("UTC") if newest_ts.tzinfo is None else newest_ts
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    age = now - newest_ts
+    if age <= STALE_AFTER:
+        return None
+    days = age / pd.Timedelta(days=1)
+    return (
+        f"**The data is {days:,.0f} days old.** The newest event is from "
+        f"{newest_ts.tz_convert('UTC'):%Y-%m-%d %H:%M} UTC: every page shows the app as it was "
+        "then. Check that event files still arrive in the landing folder and that the pipeline "
+        "runs (`cliffhanger run`, or the Dagster sensor)."
+    )
+
+
 st.title("Data health")
 snap = ui.require_warehouse()
+if data.has_table("events"):
+    stale = staleness_warning(data.query(LATEST_SQL["events"]).iloc[0, 0])
+    if stale:
+        st.warning(stale, icon=":material/schedule:")
 st.caption(
     "What the dashboards read right now. Ingestion and quarantine cover every file ever "
     "ingested (the sidebar's date range does not apply)."

@@ -218,7 +218,7 @@ if not bench.empty:
                               f"{metric}_p75": "p75"})  # fmt: skip
     layers.append(
         alt.Chart(b).mark_area(opacity=0.2, color="gray")
-        .encode(x=alt.X("age_days:Q", title="Days since release"),
+        .encode(x=alt.X("age_days:Q", title="Days since release", axis=alt.Axis(tickMinStep=1)),
                 y=alt.Y("p25:Q", title=y_title, scale=Y_SCALE), y2="p75:Q",
                 tooltip=["age_days", "n_launches", "p25", "median", "p75"])
     )  # fmt: skip
@@ -227,7 +227,7 @@ if not bench.empty:
 complete = curve[curve["is_complete_day"]]
 layers.append(
     alt.Chart(complete).mark_line(point=True, color="#4c78a8")
-    .encode(x=alt.X("age_days:Q", title="Days since release"),
+    .encode(x=alt.X("age_days:Q", title="Days since release", axis=alt.Axis(tickMinStep=1)),
             y=alt.Y(f"{value_col}:Q", title=y_title, scale=Y_SCALE),
             tooltip=["age_days", value_col])
 )  # fmt: skip

@@ -130,11 +130,14 @@ if daily.empty:
     st.info("No days with events in the selected range: widen the date range in the sidebar.")
     st.stop()
 daily["date"] = pd.to_datetime(daily["date"])
-chart_cols = st.columns(2)
 for i, (col, label, _fmt, unit) in enumerate(METRICS):
+    if i % 2 == 0:
+        # one row of two charts at a time, so a long caption never runs into the next chart;
+        # the title is text above the chart, never clipped by the chart's frame
+        chart_cols = st.columns(2)
     axis_format = "%" if col == "binge_session_rate" else ",.3~f"
     chart = (
-        alt.Chart(daily, title=label)
+        alt.Chart(daily)
         .mark_line(point=True)
         .encode(
             x=alt.X("date:T", title="Date (UTC)"),
@@ -145,6 +148,7 @@ for i, (col, label, _fmt, unit) in enumerate(METRICS):
         .properties(height=220)
     )
     with chart_cols[i % 2]:
+        st.markdown(f"**{label}**")
         st.altair_chart(chart, width="stretch")
         st.caption(ui.CAPTIONS[col])
 
