@@ -100,6 +100,7 @@ class _ContentFields:
     fallback_reason: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
 
 
 _CONTENT_FIELDS = frozenset(f.name for f in dataclasses.fields(_ContentFields))
@@ -135,6 +136,9 @@ class BundleContent(_ContentFields):
         Whether the pipeline served a fallback model instead of the one it meant to, and why.
     metrics, params : dict
         Offline metrics (name -> value) and training parameters, for ``/v1/model``.
+    evaluation : dict
+        The evaluation's split (validation and test periods) and the gate's paired test
+        (``models.publish.evaluation_summary``), for ``/v1/model``.
     """
 
     def __init__(self, **values: Any) -> None:
@@ -345,10 +349,11 @@ def validate_content(content: BundleContent) -> None:
     for name, value in content.metrics.items():
         if not isinstance(value, int | float) or not math.isfinite(value):
             raise ValueError(f"metric {name!r} must be a finite number, got {value!r}")
-    try:
-        json.dumps(content.params)
-    except TypeError as exc:
-        raise ValueError(f"params must be JSON-serialisable: {exc}") from None
+    for name in ("params", "evaluation"):
+        try:
+            json.dumps(getattr(content, name))
+        except TypeError as exc:
+            raise ValueError(f"{name} must be JSON-serialisable: {exc}") from None
     _check_tables(content.users, content.series, content.popular, ValueError)
     _check_consistency(
         content_arrays(content),
@@ -410,6 +415,7 @@ def write_bundle(root: Path, content: BundleContent, *, keep: int = KEEP) -> Pat
             "fallback_reason": content.fallback_reason,
             "metrics": {k: float(v) for k, v in content.metrics.items()},
             "params": content.params,
+            "evaluation": content.evaluation,
             "n_users": content.users.height,
             "n_stories": int(content.similarity.shape[0]),
             "n_series": content.series.height,

@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
-from models.evaluate import GRID, Selection, Split, select_and_evaluate
+from models.evaluate import GRID, Selection, Split, select_and_evaluate, windows
 from models.interactions import DEFAULT_WEIGHTS, InteractionWeights, Matrix
 
 SLICE = (
@@ -89,16 +89,15 @@ def split_at(starts: pl.DataFrame, name: str, cut: dt.datetime, end: dt.datetime
     return Split(name, cut, end, train, truth, scored)
 
 
-def evaluate_kuairand(path: Path = SLICE, progress=lambda _m: None) -> Selection:
+def evaluate_kuairand(
+    path: Path = SLICE, progress=lambda _m: None, test_days: int | str = "auto"
+) -> Selection:
     """Tune and evaluate every model on the KuaiRand slice (see the module docstring)."""
     starts = load_starts(path)
-    end = starts["ts"].max() + dt.timedelta(seconds=1)
-    test_cut = end - dt.timedelta(days=2)
-    val_cut = test_cut - dt.timedelta(days=2)
-    val = split_at(starts, "validation", val_cut, test_cut)
-    test = split_at(starts, "test", test_cut, end)
-    grid = {**GRID, "trending": [{"half_life_days": h} for h in (0.25, 1.0, 3.0)]}
-    return select_and_evaluate(val, test, grid=grid, progress=progress, test_days=2)
+    win = windows(starts["ts"].min(), starts["ts"].max(), test_days)
+    val = split_at(starts, "validation", win.validation_start, win.test_start)
+    test = split_at(starts, "test", win.test_start, win.test_end)
+    return select_and_evaluate(val, test, grid=GRID, progress=progress, win=win)
 
 
 def table(selection: Selection) -> str:

@@ -48,6 +48,7 @@ def save_selection(con: duckdb.DuckDBPyConnection, selection: Selection, version
         "head_size": selection.head_size,
         "tuned": selection.tuned,
         "validation_ndcg": selection.validation,
+        "evaluation": evaluation_summary(selection),
     }
     con.execute("CREATE SCHEMA IF NOT EXISTS derived")
     con.execute(
@@ -55,6 +56,29 @@ def save_selection(con: duckdb.DuckDBPyConnection, selection: Selection, version
         [json.dumps(record, default=str)],
     )
     return rows
+
+
+def evaluation_summary(selection: Selection) -> dict[str, object]:
+    """The split and the gate's paired test, for the selection record and the bundle."""
+    win = selection.windows
+    if win is None:
+        return {"evaluated": False, "reason": selection.fallback_reason}
+    diff = selection.paired.get(selection.candidate)
+    return {
+        "evaluated": True,
+        "data_start": win.data_start.isoformat(),
+        "validation_start": win.validation_start.isoformat(),
+        "test_start": win.test_start.isoformat(),
+        "test_end": win.test_end.isoformat(),
+        "test_days": win.test_days,
+        "test_days_auto": win.auto,
+        "test_users": selection.test[0].n_users if selection.test else 0,
+        "candidate": selection.candidate,
+        "best_baseline": selection.best_baseline,
+        "candidate_ndcg_diff": diff.value if diff else None,
+        "candidate_ndcg_diff_ci": [diff.ci_low, diff.ci_high] if diff else None,
+        "gate_passed": selection.gate_passed,
+    }
 
 
 def selection_from_record(record: dict) -> Selection:
@@ -97,8 +121,11 @@ def publish_served(
     """Write ``analytics.recommendations`` / ``similar_series`` and publish the model bundle."""
     from core.schema_docs import apply_comments
 
-    half_life = float(selection_record["tuned"].get("trending", {}).get("half_life_days", 3.0))
-    languages, popular = serving_tables(con, half_life)
+    tuned = selection_record["tuned"]
+    half_life = float(tuned.get("trending", {}).get("half_life_days", 1.0))
+    languages, popular = serving_tables(
+        con, half_life, tuned.get("popularity", {}).get("window_days")
+    )
     items = served.matrix.items
     series = series_table(con, items)
     similarity = item_similarity(served.matrix.X)
@@ -109,7 +136,8 @@ def publish_served(
     apply_comments(con, "similar_series")
 
     content = bundle_content(served, languages, series, popular, similarity, test_metrics,
-                             selection_record["tuned"])  # fmt: skip
+                             selection_record["tuned"],
+                             selection_record.get("evaluation", {}))  # fmt: skip
     path = write_bundle(models_root, content)
     return {"bundle": str(path), "recommendations": n_recs, "similar_series": n_similar,
             "users": content.users.height, "served": served.name}  # fmt: skip
@@ -123,6 +151,7 @@ def bundle_content(
     similarity: np.ndarray,
     metrics: dict[str, float],
     tuned: dict[str, dict],
+    evaluation: dict | None = None,
 ) -> BundleContent:
     """The bundle of ``served``: how its model scores, exactly as exported
     (``Recommender.export``: the scorer and its arrays), the users' started stories and main
@@ -169,4 +198,5 @@ def bundle_content(
         fallback_reason=served.fallback_reason,
         metrics=metrics,
         params={"tuned": tuned.get(spec.leaf.model, {})},
+        evaluation=evaluation or {},
     )

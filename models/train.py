@@ -85,10 +85,12 @@ def item_similarity(X: sp.csr_matrix) -> np.ndarray:
 
 
 def serving_tables(
-    con: duckdb.DuckDBPyConnection, half_life_days: float
+    con: duckdb.DuckDBPyConnection, half_life_days: float, window_days: float | None = None
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(users' main languages, per-language popular and trending lists)."""
-    run(con, _SERVING_SQL, {"half_life_days": float(half_life_days)})
+    """(users' main languages, per-language popular and trending lists): trending with the
+    tuned half-life, popular over the tuned window (``None``: all history)."""
+    window = None if window_days is None else float(window_days)
+    run(con, _SERVING_SQL, {"half_life_days": float(half_life_days), "window_days": window})
     languages = con.sql("SELECT * FROM user_language").pl()
     popular = con.sql("SELECT * FROM popular_lists ORDER BY language, list, rank").pl()
     return languages, popular

@@ -59,11 +59,11 @@ class MetricSettings(dg.ConfigurableResource):
     complete_fraction: float = MetricParams.complete_fraction
     inactive_days: int = MetricParams.inactive_days
     bucket_s: int = MetricParams.bucket_s
-    test_days: int = MetricParams.test_days
+    test_days: str = MetricParams.test_days  # "auto" or a number of days
 
     @classmethod
     def from_params(cls, params: MetricParams) -> MetricSettings:
-        return cls(**params.as_dict())
+        return cls(**{**params.as_dict(), "test_days": str(params.test_days)})
 
     def params(self) -> MetricParams:
         return MetricParams(

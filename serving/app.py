@@ -84,6 +84,11 @@ class ModelOut(BaseModel):
     data_end: str | None
     metrics: dict[str, float]
     params: dict[str, Any]
+    evaluation: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The offline evaluation's split (validation_start, test_start, test_end, "
+        "test_days) and the gate's paired test of the candidate against the best baseline.",
+    )
     fallback: bool
     fallback_reason: str | None
     languages: list[str]

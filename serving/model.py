@@ -383,6 +383,7 @@ class ServingModel:
             "data_end": m.get("data_end"),
             "metrics": m.get("metrics", {}),
             "params": m.get("params", {}),
+            "evaluation": m.get("evaluation", {}),
             "fallback": self.fallback,
             "fallback_reason": self.degraded_reason or m.get("fallback_reason"),
             "languages": self.languages,

@@ -160,6 +160,7 @@ def test_model_health_and_docs(server: ApiServer) -> None:
         "data_end": "2026-11-25T00:00:00+00:00",
         "metrics": {"ndcg@10": 0.21, "recall@10": 0.34},
         "params": {"factors": 2},
+        "evaluation": {},
         "fallback": False,
         "fallback_reason": None,
         "languages": ["en", "es"],
