@@ -271,12 +271,19 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "recommendations": (
         "One row per active user x rank: the served model's top 10 next series in the "
-        "user's main language, never a story the user started.",
+        "user's main language — filled, when fewer than 10 remain in it, from the user's other "
+        "watched languages, then the catalogue's most watched one — never a story the user "
+        "started (any language version).",
         {
             "user_id": "The user (any event in the last 7 days, or test_days when set).",
             "rank": "1 = best.",
             "series_id": "Recommended series version.",
             "score": "The model's score (comparable within a user only).",
+            "language": "The series version's language: the user's main language, or the "
+            "language a short list was filled from.",
+            "reason": "Why it is listed, as the API says it: 'picked for you', or for a filled "
+            "item 'in <language>, another language you watch: few series left in <main>' / "
+            "'... the most watched language: ...'.",
             "source": "The model that produced it (e.g. ease+trending, or a fallback baseline).",
             "model_version": "The bundle version that serves the same model.",
         },

@@ -14,6 +14,7 @@ from models.evaluate import Selection, evaluation_rows
 from models.train import (
     Served,
     batch_recommendations,
+    catalogue_language,
     item_similarity,
     series_table,
     serving_tables,
@@ -129,7 +130,9 @@ def publish_served(
     items = served.matrix.items
     series = series_table(con, items)
     similarity = item_similarity(served.matrix.X)
-    recs = batch_recommendations(served, languages, series, active_users(con, active_days))
+    most_watched = catalogue_language(con)
+    recs = batch_recommendations(served, languages, series, active_users(con, active_days),
+                                 catalogue_language=most_watched)  # fmt: skip
     n_recs = _replace_table(con, "recommendations", recs)
     apply_comments(con, "recommendations")
     n_similar = _replace_table(con, "similar_series", similar_series(series, similarity))
@@ -137,7 +140,7 @@ def publish_served(
 
     content = bundle_content(served, languages, series, popular, similarity, test_metrics,
                              selection_record["tuned"],
-                             selection_record.get("evaluation", {}))  # fmt: skip
+                             selection_record.get("evaluation", {}), most_watched)  # fmt: skip
     path = write_bundle(models_root, content)
     return {"bundle": str(path), "recommendations": n_recs, "similar_series": n_similar,
             "users": content.users.height, "served": served.name}  # fmt: skip
@@ -152,6 +155,7 @@ def bundle_content(
     metrics: dict[str, float],
     tuned: dict[str, dict],
     evaluation: dict | None = None,
+    most_watched_language: str | None = None,
 ) -> BundleContent:
     """The bundle of ``served``: how its model scores, exactly as exported
     (``Recommender.export``: the scorer and its arrays), the users' started stories and main
@@ -169,6 +173,14 @@ def bundle_content(
         .join(languages, on="user_id", how="left")
         .with_columns(pl.col("main_language").fill_null("en"))
     )
+    if "watched_languages" in users.columns:
+        users = users.with_columns(
+            watched_languages=pl.when(pl.col("watched_languages").is_null())
+            .then(pl.concat_list("main_language"))
+            .otherwise(pl.col("watched_languages"))
+        )
+    user_columns = [c for c in ("user_id", "user_index", "main_language", "watched_languages")
+                    if c in users.columns]  # fmt: skip
     return BundleContent(
         model_version=served.model_version,
         scorer=spec,
@@ -176,7 +188,7 @@ def bundle_content(
         trained_at=served.trained_at,
         data_start=served.data_start,
         data_end=served.data_end,
-        users=users.select("user_id", "user_index", "main_language"),
+        users=users.select(user_columns),
         series=series.select(
             "series_id",
             "story_id",
@@ -199,4 +211,5 @@ def bundle_content(
         metrics=metrics,
         params={"tuned": tuned.get(spec.leaf.model, {})},
         evaluation=evaluation or {},
+        most_watched_language=most_watched_language,
     )

@@ -4,13 +4,21 @@
 -- tuned baselines' definitions (models/recommenders.py), per series version.
 -- Bound: $half_life_days, $window_days (NULL: all history).
 
--- users' main language: the language of most of their views (ties: alphabetical)
+-- users' main language: the language of most of their views (ties: alphabetical), and every
+-- language they watched, most watched first (the order a short list is filled in)
 CREATE OR REPLACE TEMP TABLE user_language AS
-SELECT user_id, arg_max(language, (n, -ascii(language))) AS main_language
-FROM (SELECT v.user_id, s.language, count(*) AS n
-      FROM analytics.episode_views v JOIN analytics.series s USING (series_id)
-      GROUP BY ALL)
-GROUP BY user_id;
+SELECT user_id, watched_languages[1] AS main_language, watched_languages
+FROM (SELECT user_id, list(language ORDER BY n DESC, language) AS watched_languages
+      FROM (SELECT v.user_id, s.language, count(*) AS n
+            FROM analytics.episode_views v JOIN analytics.series s USING (series_id)
+            GROUP BY ALL)
+      GROUP BY user_id);
+
+-- the catalogue's most watched language (views; ties: alphabetical): the last fill of a list
+CREATE OR REPLACE TEMP TABLE catalogue_language AS
+SELECT s.language, count(*) AS views
+FROM analytics.episode_views v JOIN analytics.series s USING (series_id)
+GROUP BY ALL ORDER BY views DESC, s.language LIMIT 1;
 
 CREATE OR REPLACE TEMP TABLE popular_lists AS
 WITH starts AS (
