@@ -41,7 +41,7 @@ from models import scoring
 from models.scoring import Scorer
 
 FORMAT = "cliffhanger-bundle/2"
-MODELS = ("als", "bpr", "item_knn", "ease", "popularity", "trending")
+MODELS = ("als", "bpr", "item_knn", "ease", "ranker", "popularity", "trending")
 KINDS = scoring.KINDS
 #: arrays of every bundle, whatever the scorer; the scorer's own come beside them
 COMMON_ARRAYS = ("history_indptr", "history_indices", "history_weights", "similarity")

@@ -30,8 +30,10 @@ from models.interactions import (
     DEFAULT_WEIGHTS,
     InteractionWeights,
     Matrix,
+    StoryInfo,
     build_matrix,
     load_interactions,
+    story_info,
 )
 from models.metrics import (
     PER_USER,
@@ -42,6 +44,8 @@ from models.metrics import (
     per_user_metrics,
     top_k,
 )
+from models.ranker import DEFAULT_PARAMS as RANKER_DEFAULTS
+from models.ranker import Ranker, cross_fit, lightgbm_available, train_booster, training_rows
 from models.recommenders import BASELINES, Blend, HeadRerank, Recommender, make
 
 K = 10
@@ -57,6 +61,8 @@ GRID: dict[str, list[dict]] = {
     "trending": [{"half_life_days": h} for h in (2 * HOUR, 6 * HOUR, 0.5, 1.0, 3.0, 7.0)],
 }
 LEARNED = ("als", "bpr", "item_knn", "ease")
+#: every model evaluated by default: the learned ones, the two-stage ranker, the baselines
+MODELS = (*LEARNED, "ranker")
 BLEND_WEIGHTS = (0.1, 0.3, 0.5, 0.7)
 HEAD_SIZES = (20, 50, 100)
 #: the auto test period: this share of the history's span, in whole days
@@ -145,6 +151,7 @@ def make_split(
     end: dt.datetime,
     items: np.ndarray,
     weights: InteractionWeights,
+    stories: StoryInfo | None = None,
 ) -> Split:
     """Train on views before ``cut``; the truth is what users first started in [cut, end)."""
     before = load_interactions(con, cut)
@@ -155,7 +162,7 @@ def make_split(
         .join(started_before, on=["user_id", "story_id"], how="left")
         .filter(pl.col("seen").is_null())
     )
-    train = build_matrix(before, items, weights)
+    train = build_matrix(before, items, weights, as_of=cut, stories=stories)
     index = pl.DataFrame({"user_id": pl.Series(list(train.users), dtype=pl.String),
                           "row": np.arange(len(train.users))})  # fmt: skip
     item_index = pl.DataFrame({"story_id": pl.Series(list(items), dtype=pl.String),
@@ -232,6 +239,8 @@ class Selection:
     windows: Windows | None = None
     #: model -> its test NDCG@k minus the best baseline's, paired over the same users
     paired: dict[str, Estimate] = field(default_factory=dict)
+    #: the ranker's LightGBM model (text), what the served ranker ranks with
+    ranker_model: str | None = field(default=None, repr=False)
 
 
 def _ndcg(ev: Evaluation) -> float:
@@ -242,7 +251,7 @@ def tune_and_evaluate(
     con: duckdb.DuckDBPyConnection,
     test_days: int | str | None = "auto",
     weights: InteractionWeights = DEFAULT_WEIGHTS,
-    models: Iterable[str] = LEARNED + BASELINES,
+    models: Iterable[str] = MODELS + BASELINES,
     grid: dict[str, list[dict]] | None = None,
     force_served: str | None = None,
     progress: Callable[[str], None] = lambda _m: None,
@@ -260,15 +269,17 @@ def tune_and_evaluate(
     end = data_end(con)
     start = con.execute("SELECT min(ts) FROM raw.events").fetchall()[0][0]
     win = windows(start, end, test_days)
-    val = make_split(con, "validation", win.validation_start, win.test_start, items, weights)
-    test = make_split(con, "test", win.test_start, win.test_end, items, weights)
+    info = story_info(con, items)
+    val = make_split(con, "validation", win.validation_start, win.test_start, items, weights,
+                     info)  # fmt: skip
+    test = make_split(con, "test", win.test_start, win.test_end, items, weights, info)
     return select_and_evaluate(val, test, models, grid, force_served, progress, win)
 
 
 def select_and_evaluate(
     val: Split,
     test: Split,
-    models: Iterable[str] = LEARNED + BASELINES,
+    models: Iterable[str] = MODELS + BASELINES,
     grid: dict[str, list[dict]] | None = None,
     force_served: str | None = None,
     progress: Callable[[str], None] = lambda _m: None,
@@ -289,6 +300,11 @@ def select_and_evaluate(
     tuned: dict[str, dict] = {}
     validation: dict[str, float] = {}
     fitted_val: dict[str, Recommender] = {}
+    ranker_on = "ranker" in models
+    if ranker_on and not lightgbm_available():  # pragma: no cover - lightgbm is a dependency
+        progress("ranker skipped: lightgbm is not installed")
+        ranker_on = False
+    models = [m for m in models if m != "ranker"]
     for name in models:
         best = None
         for params in grid.get(name, [{}]):
@@ -325,6 +341,19 @@ def select_and_evaluate(
                     head_sizes[key] = head
             progress(f"validation {name}>trending_head: ndcg@{K} "
                      f"{validation[f'{name}>trending_head']:.4f}")  # fmt: skip
+    # the two-stage ranker over the tuned stage-1 models, trained on the validation period
+    ranker_model: str | None = None
+    if ranker_on:
+        tuned["ranker"] = ranker_params(tuned)
+        ranker = Ranker(params=dict(tuned["ranker"]), progress=progress).fit_stage1(val.train)
+        fitted = cross_fit(ranker, val.scored, val.truth)
+        ev = evaluate(ranker, val, fit=False)  # the out-of-fold lists: an honest score
+        validation["ranker"] = _ndcg(ev)
+        ranker_model = fitted.booster.model_to_string()
+        progress(f"validation ranker ({fitted.sample_rows:,} training rows of "
+                 f"{fitted.sample_users:,} users, candidate recall "
+                 f"{fitted.candidate_recall:.2f}): ndcg@{K} {_ndcg(ev):.4f}")  # fmt: skip
+        models.append("ranker")
     candidates = [c for c in validation if c not in BASELINES and c != "random"]
     candidate = force_served or max(candidates, key=lambda c: validation[c])
     baselines = [b for b in BASELINES if b in validation]
@@ -332,13 +361,16 @@ def select_and_evaluate(
 
     results: list[Evaluation] = []
     for name in models + sorted(blend_weights):  # blends and re-ranked heads too
-        model = build_model(name, tuned, blend_weights, head_sizes)
+        model = build_model(name, tuned, blend_weights, head_sizes, ranker_model)
+        if isinstance(model, Ranker):
+            model.rank_rows, model.progress = test.scored, progress
         ev = evaluate(model, test)
         progress(f"test {name}: ndcg@{K} {_ndcg(ev):.4f} [{ev.metrics['ndcg'].ci_low:.4f}, "
                  f"{ev.metrics['ndcg'].ci_high:.4f}]")  # fmt: skip
         results.append(ev)
     if candidate not in {r.model for r in results}:
-        results.append(evaluate(build_model(candidate, tuned, blend_weights, head_sizes), test))
+        forced = build_model(candidate, tuned, blend_weights, head_sizes, ranker_model)
+        results.append(evaluate(forced, test))
     by_name = {r.model: r for r in results}
     baseline = by_name[best_baseline]
     paired = {r.model: paired_difference(r.per_user_ndcg, baseline.per_user_ndcg)
@@ -354,14 +386,38 @@ def select_and_evaluate(
         )
         if not force_served:
             served = best_baseline  # the fallback; a forced model is left for the gate to block
+    if served == "ranker":  # refit through the data end: the booster on the latest period too
+        ranker_model = refit_ranker(tuned["ranker"], test, progress) or ranker_model
     return Selection(
         tuned=tuned, validation=validation, candidate=candidate, served=served,
         blend_weight=blend_weights.get(served), head_size=head_sizes.get(served),
         test=results, gate_passed=passed,
         fallback_reason=reason if served != candidate else None, best_baseline=best_baseline,
         forced=bool(force_served), splits={"validation": val, "test": test}, windows=win,
-        paired=paired,
+        paired=paired, ranker_model=ranker_model,
     )  # fmt: skip
+
+
+def ranker_params(tuned: dict[str, dict]) -> dict:
+    """The ranker's parameters: its defaults, with the tuned EASE's lambda and trending's
+    half-life (its cheap path) where those were tuned."""
+    params = dict(RANKER_DEFAULTS)
+    if "ease" in tuned:
+        params["ease_lambda"] = float(tuned["ease"]["lambda"])
+    if "trending" in tuned:
+        params["base_half_life"] = float(tuned["trending"]["half_life_days"])
+    return params
+
+
+def refit_ranker(params: dict, split: Split, progress: Callable[[str], None]) -> str | None:
+    """The served ranker's booster retrained on ``split`` (the test period: the latest labels),
+    with the same parameters; ``None`` if that period has nothing to learn from."""
+    ranker = Ranker(params=dict(params), progress=progress).fit_stage1(split.train)
+    sample = training_rows(ranker, split.scored, split.truth, int(ranker.params["max_train_rows"]),
+                           int(ranker.params["seed"]))  # fmt: skip
+    booster = train_booster(*sample[:3], ranker.params)
+    progress(f"ranker refit on the test period: {len(sample[1]):,} rows")
+    return None if booster is None else booster.model_to_string()
 
 
 def gate(by_name: dict[str, Evaluation], served: str, baseline: str) -> bool:
@@ -387,9 +443,15 @@ def build_model(
     tuned: dict[str, dict],
     blend_weights: dict[str, float],
     head_sizes: dict[str, int] | None = None,
+    ranker_model: str | None = None,
 ) -> Recommender:
-    """A fresh, unfitted model: ``name`` may be a blend ``<model>+trending`` or a re-ranked
-    trending head ``<model>>trending_head``."""
+    """A fresh, unfitted model: ``name`` may be a blend ``<model>+trending``, a re-ranked
+    trending head ``<model>>trending_head`` or the two-stage ``ranker`` (with its booster,
+    ``ranker_model``)."""
+    if name == "ranker":
+        if ranker_model is None:
+            raise ValueError("the ranker needs its trained LightGBM model (ranker_model)")
+        return Ranker(params=dict(tuned.get("ranker") or RANKER_DEFAULTS), booster=ranker_model)
     if name.endswith(">trending_head"):
         base = name.removesuffix(">trending_head")
         return HeadRerank(base=make(base, tuned.get(base)),

@@ -11,11 +11,12 @@ import polars as pl
 
 from models.bundle import BundleContent, write_bundle
 from models.evaluate import Selection, evaluation_rows
+from models.recommenders import item_similarity
 from models.train import (
     Served,
+    active_users,
     batch_recommendations,
     catalogue_language,
-    item_similarity,
     series_table,
     serving_tables,
     similar_series,
@@ -50,6 +51,7 @@ def save_selection(con: duckdb.DuckDBPyConnection, selection: Selection, version
         "tuned": selection.tuned,
         "validation_ndcg": selection.validation,
         "evaluation": evaluation_summary(selection),
+        "ranker_model": selection.ranker_model,
     }
     con.execute("CREATE SCHEMA IF NOT EXISTS derived")
     con.execute(
@@ -90,6 +92,7 @@ def selection_from_record(record: dict) -> Selection:
         blend_weight=record["blend_weight"], test=[], gate_passed=record["gate_passed"],
         fallback_reason=record["fallback_reason"], best_baseline=record["best_baseline"],
         forced=record["forced"], head_size=record.get("head_size"),
+        ranker_model=record.get("ranker_model"),
     )  # fmt: skip
 
 
@@ -98,17 +101,6 @@ def load_selection_record(con: duckdb.DuckDBPyConnection) -> dict:
     if not row:
         raise ValueError("no model selection recorded: materialize model_evaluation first")
     return json.loads(row[0][0])
-
-
-def active_users(con: duckdb.DuckDBPyConnection, days: int) -> np.ndarray:
-    """Users with any event in the last ``days`` days before the data end."""
-    rows = con.execute(
-        "SELECT DISTINCT user_id FROM derived.user_days "
-        "WHERE event_date > (SELECT max(event_date) FROM derived.user_days) - ?::INTEGER "
-        "ORDER BY 1",
-        [days],
-    ).fetchall()
-    return np.array([r[0] for r in rows], dtype=object)
 
 
 def publish_served(

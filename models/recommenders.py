@@ -288,3 +288,16 @@ def make(name: str, params: dict | None = None) -> Recommender:
     model = REGISTRY[name]()
     model.params = {**model.params, **(params or {})}
     return model
+
+
+def item_similarity(X: sp.csr_matrix) -> np.ndarray:
+    """Cosine similarity of items over users who started them (diagonal 0), float32."""
+    binary = X.copy().astype(np.float32)
+    binary.data[:] = 1.0
+    co = np.asarray((binary.T @ binary).todense(), dtype=np.float32)
+    norms = np.sqrt(np.diag(co))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sim = co / np.outer(norms, norms)
+    sim = np.nan_to_num(sim, nan=0.0, posinf=0.0)
+    np.fill_diagonal(sim, 0.0)
+    return sim.astype(np.float32)

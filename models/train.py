@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import polars as pl
-import scipy.sparse as sp
 
 from core.sqlfile import run, statements
 from models import lists, scoring
@@ -21,8 +21,10 @@ from models.interactions import (
     Matrix,
     build_matrix,
     load_interactions,
+    story_info,
 )
 from models.metrics import top_k
+from models.ranker import Ranker
 from models.recommenders import Recommender
 
 _SERVING_SQL = statements(Path(__file__).with_name("serving_data.sql"))
@@ -50,38 +52,47 @@ def train_served(
     weights: InteractionWeights = DEFAULT_WEIGHTS,
     now: dt.datetime | None = None,
     version: str | None = None,
+    active_days: int = 7,
+    progress: Callable[[str], None] = lambda _m: None,
 ) -> Served:
-    """Fit the served model (the gate's choice) on every interaction up to the data end."""
+    """Fit the served model (the gate's choice) on every interaction up to the data end.
+
+    The ranker precomputes its lists for the users active in the last ``active_days`` days
+    (those ``analytics.recommendations`` lists); other users get its cheap path.
+    """
     now = now or dt.datetime.now(dt.UTC)
     name = selection.served
     blend_weights = {name: selection.blend_weight} if selection.blend_weight else {}
     heads = {name: selection.head_size} if selection.head_size else {}
-    model = build_model(name, selection.tuned, blend_weights, heads)
+    model = build_model(name, selection.tuned, blend_weights, heads, selection.ranker_model)
     frame = load_interactions(con)
-    matrix = build_matrix(frame, catalog_stories(con), weights)
+    items = catalog_stories(con)
+    end = data_end(con)
+    matrix = build_matrix(frame, items, weights, as_of=end, stories=story_info(con, items))
+    if isinstance(model, Ranker):
+        active = np.isin(matrix.users.astype(str), active_users(con, active_days).astype(str))
+        model.rank_rows, model.progress = np.flatnonzero(active), progress
     model.fit(matrix)
     start = con.execute("SELECT min(ts) FROM raw.events").fetchall()[0][0]
     version = version or model_version(name, now)
     return Served(version, name, model, matrix, selection.fallback_reason is not None,
-                  selection.fallback_reason, now, start, data_end(con))  # fmt: skip
+                  selection.fallback_reason, now, start, end)  # fmt: skip
+
+
+def active_users(con: duckdb.DuckDBPyConnection, days: int) -> np.ndarray:
+    """Users with any event in the last ``days`` days before the data end."""
+    rows = con.execute(
+        "SELECT DISTINCT user_id FROM derived.user_days "
+        "WHERE event_date > (SELECT max(event_date) FROM derived.user_days) - ?::INTEGER "
+        "ORDER BY 1",
+        [days],
+    ).fetchall()
+    return np.array([r[0] for r in rows], dtype=object)
 
 
 def model_version(served: str, now: dt.datetime) -> str:
     """A directory-safe, sortable version name: UTC time and the served model's name."""
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + re.sub(r"[^A-Za-z0-9._-]+", "-", served)
-
-
-def item_similarity(X: sp.csr_matrix) -> np.ndarray:
-    """Cosine similarity of items over users who started them (diagonal 0), float32."""
-    binary = X.copy().astype(np.float32)
-    binary.data[:] = 1.0
-    co = np.asarray((binary.T @ binary).todense(), dtype=np.float32)
-    norms = np.sqrt(np.diag(co))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sim = co / np.outer(norms, norms)
-    sim = np.nan_to_num(sim, nan=0.0, posinf=0.0)
-    np.fill_diagonal(sim, 0.0)
-    return sim.astype(np.float32)
 
 
 def serving_tables(
@@ -98,8 +109,8 @@ def serving_tables(
 
 def catalogue_language(con: duckdb.DuckDBPyConnection) -> str | None:
     """The catalogue's most watched language (after :func:`serving_tables`)."""
-    row = con.execute("SELECT language FROM catalogue_language").fetchone()
-    return row[0] if row else None
+    rows = con.execute("SELECT language FROM catalogue_language").fetchall()
+    return rows[0][0] if rows else None
 
 
 def series_table(con: duckdb.DuckDBPyConnection, items: np.ndarray) -> pl.DataFrame:

@@ -5,7 +5,14 @@ import datetime as dt
 import dagster as dg
 
 from core.config import AUTO_TEST_DAYS_MAX, parse_test_days
-from models.evaluate import NotEnoughHistory, fallback_selection, passes, tune_and_evaluate
+from models.evaluate import (
+    LEARNED,
+    MODELS,
+    NotEnoughHistory,
+    fallback_selection,
+    passes,
+    tune_and_evaluate,
+)
 from models.metrics import Estimate
 from models.publish import (
     load_selection_record,
@@ -22,6 +29,7 @@ class RecommenderConfig(dg.Config):
     """Operator overrides for a run."""
 
     force_model: str = ""  # publish this model whatever the validation says (the gate decides)
+    ranker: bool = True  # evaluate the two-stage ranker too (off: the single models and blends)
 
 
 @dg.asset(group_name="models", deps=["episode_views", "sessions"], kinds={"python", "duckdb"})
@@ -37,6 +45,7 @@ def model_evaluation(
         try:
             selection = tune_and_evaluate(
                 con, test_days=settings.params().test_days,
+                models=(MODELS if config.ranker else LEARNED) + BASELINES,
                 force_served=config.force_model or None, progress=context.log.info,
             )  # fmt: skip
         except NotEnoughHistory as exc:
@@ -125,7 +134,9 @@ def served_model(
 
     with store.connect() as con:
         record = load_selection_record(con)
-        served = train_served(con, selection_from_record(record), version=record["model_version"])
+        active_days = parse_test_days(settings.params().test_days) or AUTO_TEST_DAYS_MAX
+        served = train_served(con, selection_from_record(record), version=record["model_version"],
+                              active_days=active_days, progress=context.log.info)  # fmt: skip
         metrics = {
             f"{metric}@10": value
             for metric, value in con.execute(
@@ -133,7 +144,6 @@ def served_model(
                 [record["served"]],
             ).fetchall()
         }
-        active_days = parse_test_days(settings.params().test_days) or AUTO_TEST_DAYS_MAX
         out = publish_served(con, served, record, metrics, store.paths().models_dir,
                              active_days=active_days)  # fmt: skip
     context.log.info(f"published bundle {out['bundle']} ({out['served']})")

@@ -20,8 +20,8 @@ from models.bundle import POPULAR_SCHEMA, SERIES_SCHEMA, load_bundle, write_bund
 from models.interactions import Matrix
 from models.lists import language_order, normalize_language, rank_by_language
 from models.publish import bundle_content
-from models.recommenders import make
-from models.train import Served, batch_recommendations, item_similarity
+from models.recommenders import item_similarity, make
+from models.train import Served, batch_recommendations
 from serving.model import ServingModel
 
 LANGS = ("en", "es", "ko")

@@ -99,7 +99,7 @@ def test_the_pipeline_publishes_a_bundle_and_blocks_a_forced_broken_model(
     bundle = load_bundle(bundle_path)
     served = bundle.manifest["model"]
     assert bundle.manifest["fallback"] is False
-    assert served in {"als", "bpr", "item_knn", "ease"}
+    assert served in {"als", "bpr", "item_knn", "ease", "ranker"}
     # every active user's list avoids what they started, in any language version
     from core.warehouse import connect_published
 
