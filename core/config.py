@@ -65,7 +65,9 @@ class MetricParams:
     complete_fraction: float = 0.9
     inactive_days: int = 7
     bucket_s: int = 5
-    test_days: int = 7
+    #: the recommender's test period: ``auto`` (about the last 20 % of the history, at
+    #: least one day, at most ``AUTO_TEST_DAYS_MAX``) or a number of days, which wins
+    test_days: str = "auto"
     launch_horizon_days: int = 28
     launch_interval: float = 0.8
     launch_scale_quantile: float = 0.75
@@ -75,8 +77,31 @@ class MetricParams:
     subscription_days: int = 7  # how long one subscription purchase lasts
     comparison_age_days: int = 7  # like-for-like age: the first N days since each release
 
-    def as_dict(self) -> dict[str, float]:
+    def __post_init__(self) -> None:
+        parse_test_days(self.test_days)  # refuses nonsense where the value is set
+
+    def as_dict(self) -> dict[str, float | str]:
         return asdict(self)
+
+
+#: the longest test period ``test_days = auto`` chooses (days)
+AUTO_TEST_DAYS_MAX = 7
+
+
+def parse_test_days(value: str | int | float | None) -> int | None:
+    """``test_days`` as a number of days, or ``None`` for ``auto`` (the windows adapt).
+
+    Raises ``ValueError`` for anything else (a positive whole number of days, or ``auto``).
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() == "auto"):
+        return None
+    try:
+        days = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"test_days must be 'auto' or a number of days, got {value!r}") from None
+    if not days.is_integer() or days < 1:
+        raise ValueError(f"test_days must be 'auto' or a whole number of days >= 1, got {value!r}")
+    return int(days)
 
 
 def metric_params() -> MetricParams:
@@ -85,11 +110,15 @@ def metric_params() -> MetricParams:
     for name, field in MetricParams.__dataclass_fields__.items():
         raw = os.environ.get(f"CLIFFHANGER_{name.upper()}")
         if raw is not None:
-            caster = float if field.type in ("float", float) else int
+            type_name = getattr(field.type, "__name__", field.type)
+            caster = {"float": float, "str": str}.get(str(type_name), int)
             try:
                 kwargs[name] = caster(raw)
             except ValueError as exc:
                 raise ValueError(
                     f"CLIFFHANGER_{name.upper()}={raw!r} is not a valid {caster.__name__}"
                 ) from exc
-    return MetricParams(**kwargs)  # type: ignore[arg-type]
+    try:
+        return MetricParams(**kwargs)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ValueError(f"CLIFFHANGER_TEST_DAYS: {exc}") from None

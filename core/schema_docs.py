@@ -524,12 +524,15 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "model_evaluation": (
-        "One row per model x metric on the test period (the last test_days before the data "
-        "end; see docs/recommender.md): full-catalog ranking at k = 10, bootstrap 95 % CIs "
-        "over users.",
+        "One row per model x metric on the test period (by default about the last 20 % of the "
+        "history, 1 to 7 days; test_days; see docs/recommender.md): full-catalog ranking at "
+        "k = 10, bootstrap 95 % CIs over users, and each model's paired NDCG@10 difference to "
+        "the best baseline (the quality gate).",
         {
             "model_version": "The model version this evaluation belongs to.",
-            "model": "als, bpr, item_knn, ease, popularity, trending, or a blend <model>+trending.",
+            "model": "als, bpr, item_knn, ease, ranker (the two-stage learning-to-rank model), "
+            "popularity, trending, a blend <model>+trending or a re-ranked trending head "
+            "<model>>trending_head.",
             "metric": "precision, recall, ndcg, map, hit_rate or coverage.",
             "k": "List length (10).",
             "value": "Mean over the scored users (coverage: share of the catalog recommended).",
@@ -541,17 +544,35 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "is_baseline": "popularity or trending.",
             "params": "The model's hyperparameters (JSON).",
             "test_start": "Start of the test period (the cut).",
-            "test_end": "End of the test period.",
+            "test_end": "End of the test period (just after the data end).",
+            "validation_start": "Start of the validation period (it ends at test_start): "
+            "what tuning and the choice of the candidate used.",
+            "test_days": "Length of the test period in days (test_days = auto: about 20 % of "
+            "the history's span, at least 1, at most 7).",
+            "paired_baseline": "The baseline the gate compares with: the better of popularity "
+            "and trending on validation (the fallback).",
+            "ndcg_diff": "Mean over the test users of this model's NDCG@10 minus "
+            "paired_baseline's (the same users).",
+            "ndcg_diff_ci_low": "Lower end of the 95 % paired bootstrap interval of ndcg_diff "
+            "(users resampled); the candidate is served only when it is above 0.",
+            "ndcg_diff_ci_high": "Upper end of that interval.",
         },
     ),
     "recommendations": (
         "One row per active user x rank: the served model's top 10 next series in the "
-        "user's main language, never a story the user started.",
+        "user's main language — filled, when fewer than 10 remain in it, from the user's other "
+        "watched languages, then the catalogue's most watched one — never a story the user "
+        "started (any language version).",
         {
-            "user_id": "The user (active in the last test_days days).",
+            "user_id": "The user (any event in the last 7 days, or test_days when set).",
             "rank": "1 = best.",
             "series_id": "Recommended series version.",
             "score": "The model's score (comparable within a user only).",
+            "language": "The series version's language: the user's main language, or the "
+            "language a short list was filled from.",
+            "reason": "Why it is listed, as the API says it: 'picked for you', or for a filled "
+            "item 'in <language>, another language you watch: few series left in <main>' / "
+            "'... the most watched language: ...'.",
             "source": "The model that produced it (e.g. ease+trending, or a fallback baseline).",
             "model_version": "The bundle version that serves the same model.",
         },
@@ -625,7 +646,8 @@ EXAMPLES: dict[str, str] = {
     "FROM analytics.launch_forecast_backtest ORDER BY metric, age_days;",
     "daily_engagement": "SELECT date, dau, episodes_per_session_median, binge_session_rate\n"
     "FROM analytics.daily_engagement ORDER BY date;",
-    "model_evaluation": "SELECT model, value AS ndcg, ci_low, ci_high, is_served\n"
+    "model_evaluation": "SELECT model, value AS ndcg, ci_low, ci_high, ndcg_diff, "
+    "ndcg_diff_ci_low, ndcg_diff_ci_high, is_served\n"
     "FROM analytics.model_evaluation WHERE metric = 'ndcg' ORDER BY value DESC;",
     "recommendations": "SELECT r.rank, r.series_id, s.title, r.source\n"
     "FROM analytics.recommendations r JOIN analytics.series s USING (series_id)\n"

@@ -41,7 +41,7 @@ from models import scoring
 from models.scoring import Scorer
 
 FORMAT = "cliffhanger-bundle/2"
-MODELS = ("als", "bpr", "item_knn", "ease", "popularity", "trending")
+MODELS = ("als", "bpr", "item_knn", "ease", "ranker", "popularity", "trending")
 KINDS = scoring.KINDS
 #: arrays of every bundle, whatever the scorer; the scorer's own come beside them
 COMMON_ARRAYS = ("history_indptr", "history_indices", "history_weights", "similarity")
@@ -55,6 +55,9 @@ DATA_FILES = (ARRAYS_FILE, *TABLE_FILES)
 _VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 USERS_SCHEMA = {"user_id": pl.String, "user_index": pl.Int32, "main_language": pl.String}
+#: optional columns: a bundle without them is read as if each held its default
+#: (``watched_languages``: the user's main language alone)
+OPTIONAL_USERS_SCHEMA = {"watched_languages": pl.List(pl.String)}
 SERIES_SCHEMA = {
     "series_id": pl.String,
     "story_id": pl.String,
@@ -100,6 +103,8 @@ class _ContentFields:
     fallback_reason: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    evaluation: dict[str, Any] = field(default_factory=dict)
+    most_watched_language: str | None = None
 
 
 _CONTENT_FIELDS = frozenset(f.name for f in dataclasses.fields(_ContentFields))
@@ -135,6 +140,12 @@ class BundleContent(_ContentFields):
         Whether the pipeline served a fallback model instead of the one it meant to, and why.
     metrics, params : dict
         Offline metrics (name -> value) and training parameters, for ``/v1/model``.
+    evaluation : dict
+        The evaluation's split (validation and test periods) and the gate's paired test
+        (``models.publish.evaluation_summary``), for ``/v1/model``.
+    most_watched_language : str, optional
+        The catalogue's most watched language: the last language a short list is filled
+        from (default: the most common main language of the users).
     """
 
     def __init__(self, **values: Any) -> None:
@@ -214,6 +225,12 @@ def _check_tables(
         for col in schema:
             if col != "original_series_id" and frame[col].null_count():
                 raise fail(f"{name}.{col} has null values")
+    for col, dtype in OPTIONAL_USERS_SCHEMA.items():
+        if col in users.columns:
+            if users.schema[col] != dtype and users[col].null_count() != users.height:
+                raise fail(f"users.{col} must be {dtype}, got {users.schema[col]}")
+            if users[col].null_count():
+                raise fail(f"users.{col} has null values")
 
 
 def _check_consistency(
@@ -270,6 +287,10 @@ def _check_consistency(
     bad_main = set(users["main_language"].unique().to_list()) - languages
     if bad_main:
         raise fail(f"users.main_language has languages with no series: {sorted(bad_main)}")
+    if "watched_languages" in users.columns:
+        bad = set(users["watched_languages"].explode().drop_nulls().unique().to_list()) - languages
+        if bad:
+            raise fail(f"users.watched_languages has languages with no series: {sorted(bad)}")
     # popular: known series in the list's language, known list names, ranks 1..n
     bad_lists = set(popular["list"].unique().to_list()) - set(LISTS)
     if bad_lists:
@@ -345,11 +366,15 @@ def validate_content(content: BundleContent) -> None:
     for name, value in content.metrics.items():
         if not isinstance(value, int | float) or not math.isfinite(value):
             raise ValueError(f"metric {name!r} must be a finite number, got {value!r}")
-    try:
-        json.dumps(content.params)
-    except TypeError as exc:
-        raise ValueError(f"params must be JSON-serialisable: {exc}") from None
+    for name in ("params", "evaluation"):
+        try:
+            json.dumps(getattr(content, name))
+        except TypeError as exc:
+            raise ValueError(f"{name} must be JSON-serialisable: {exc}") from None
     _check_tables(content.users, content.series, content.popular, ValueError)
+    catalogue = set(content.series["language"].unique().to_list())
+    if content.most_watched_language is not None and content.most_watched_language not in catalogue:
+        raise ValueError(f"most_watched_language {content.most_watched_language!r} has no series")
     _check_consistency(
         content_arrays(content),
         content.scorer,
@@ -391,7 +416,9 @@ def write_bundle(root: Path, content: BundleContent, *, keep: int = KEEP) -> Pat
     building = store.stage(content.model_version)  # a crashed write's leftover is removed
     try:
         np.savez(building / ARRAYS_FILE, **content_arrays(content))
-        users = content.users.select(list(USERS_SCHEMA)).cast(USERS_SCHEMA)  # type: ignore[arg-type]
+        optional = {c: t for c, t in OPTIONAL_USERS_SCHEMA.items() if c in content.users.columns}
+        user_schema = {**USERS_SCHEMA, **optional}
+        users = content.users.select(list(user_schema)).cast(user_schema)  # type: ignore[arg-type]
         series = content.series.select(list(SERIES_SCHEMA)).cast(SERIES_SCHEMA)  # type: ignore[arg-type]
         popular = content.popular.select(list(POPULAR_SCHEMA)).cast(POPULAR_SCHEMA)  # type: ignore[arg-type]
         users.write_parquet(building / "users.parquet")
@@ -410,6 +437,8 @@ def write_bundle(root: Path, content: BundleContent, *, keep: int = KEEP) -> Pat
             "fallback_reason": content.fallback_reason,
             "metrics": {k: float(v) for k, v in content.metrics.items()},
             "params": content.params,
+            "evaluation": content.evaluation,
+            "most_watched_language": content.most_watched_language,
             "n_users": content.users.height,
             "n_stories": int(content.similarity.shape[0]),
             "n_series": content.series.height,

@@ -1,15 +1,20 @@
 """Honest offline evaluation: a time split, the full catalog ranked, CIs over users.
 
-The test period is the last ``test_days`` before the data end; hyperparameters and the blend
-weight are chosen on a validation period that ends where the test period begins (as long as
+The windows fit the history (:func:`windows`): the test period is the last ``test_days``
+before the data end — by default (``auto``) about the last 20 % of the span, at least one
+day and at most a week. Hyperparameters, blend weights and the baselines' half-life and
+window are chosen on a validation period that ends where the test period begins (as long as
 the test period, or half the history before it if that is shorter), trained on the data
-before it. Nothing at or after a cut is used to train for it.
+before it. Nothing at or after a cut is used to train for it. The candidate is chosen on
+validation; the test period only decides, by a paired bootstrap over its users, whether the
+candidate beats the best baseline (:func:`gate`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,33 +24,95 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from core.config import AUTO_TEST_DAYS_MAX, parse_test_days
 from models import scoring
 from models.interactions import (
     DEFAULT_WEIGHTS,
     InteractionWeights,
     Matrix,
+    StoryInfo,
     build_matrix,
     load_interactions,
+    story_info,
 )
-from models.metrics import PER_USER, Estimate, bootstrap_mean, coverage, per_user_metrics, top_k
+from models.metrics import (
+    PER_USER,
+    Estimate,
+    bootstrap_mean,
+    coverage,
+    paired_difference,
+    per_user_metrics,
+    top_k,
+)
+from models.ranker import DEFAULT_PARAMS as RANKER_DEFAULTS
+from models.ranker import Ranker, cross_fit, lightgbm_available, train_booster, training_rows
 from models.recommenders import BASELINES, Blend, HeadRerank, Recommender, make
 
 K = 10
+HOUR = 1 / 24
 GRID: dict[str, list[dict]] = {
     "als": [{"factors": f, "alpha": a} for f, a in itertools.product((32, 64), (1.0, 5.0))],
     "bpr": [{"learning_rate": lr} for lr in (0.05, 0.1)],
     "item_knn": [{"K": k} for k in (50, 200)],
     "ease": [{"lambda": lam} for lam in (50.0, 200.0, 800.0)],
-    "popularity": [{}],
-    "trending": [{"half_life_days": h} for h in (1.0, 3.0, 7.0)],
+    # the baselines are tuned like every other model: a window for popularity (days, None =
+    # all history), a half-life from hours to days for trending
+    "popularity": [{"window_days": w} for w in (1.0, 3.0, 7.0, None)],
+    "trending": [{"half_life_days": h} for h in (2 * HOUR, 6 * HOUR, 0.5, 1.0, 3.0, 7.0)],
 }
 LEARNED = ("als", "bpr", "item_knn", "ease")
+#: every model evaluated by default: the learned ones, the two-stage ranker, the baselines
+MODELS = (*LEARNED, "ranker")
 BLEND_WEIGHTS = (0.1, 0.3, 0.5, 0.7)
 HEAD_SIZES = (20, 50, 100)
+#: the auto test period: this share of the history's span, in whole days
+AUTO_TEST_SHARE = 0.2
+#: a period is evaluated when at least this many users started a new story in it
+MIN_SCORED_USERS = 20
 
 
 class NotEnoughHistory(ValueError):
     """Too little history for a time split: the pipeline then serves trending, and says so."""
+
+
+@dataclass(frozen=True)
+class Windows:
+    """The periods of one evaluation: train < validation_start <= validation < test_start
+    <= test < test_end (``test_end`` just after the data end)."""
+
+    data_start: dt.datetime
+    validation_start: dt.datetime
+    test_start: dt.datetime
+    test_end: dt.datetime
+    test_days: float  # the test period's length in days
+    auto: bool  # whether the length was chosen from the span (test_days = auto)
+
+
+def windows(start: dt.datetime, end: dt.datetime, test_days: int | str | None = "auto") -> Windows:
+    """The validation and test periods for a history from ``start`` to ``end``.
+
+    ``test_days`` ``auto`` (or None): about the last ``AUTO_TEST_SHARE`` of the span in whole
+    days, at least one day, at most ``AUTO_TEST_DAYS_MAX``; a number of days wins. The
+    validation period ends where the test begins and is as long, or half the history before
+    the test if that is shorter. Raises :class:`NotEnoughHistory` when no training data
+    would be left before the validation period.
+    """
+    limit = parse_test_days(test_days)
+    span_days = (end - start).total_seconds() / 86400
+    if limit is None:
+        days = float(min(max(round(span_days * AUTO_TEST_SHARE), 1), AUTO_TEST_DAYS_MAX))
+    else:
+        days = float(limit)
+    length = dt.timedelta(days=days)
+    test_start = end - length
+    if test_start <= start:
+        raise NotEnoughHistory(
+            f"not enough history to evaluate: the data spans {span_days:.1f} days, no more "
+            f"than the test period of {days:g} days (test_days = {test_days})"
+        )
+    validation_start = test_start - min(length, (test_start - start) / 2)
+    return Windows(start, validation_start, test_start, end + dt.timedelta(microseconds=1),
+                   days, limit is None)  # fmt: skip
 
 
 @dataclass
@@ -84,6 +151,7 @@ def make_split(
     end: dt.datetime,
     items: np.ndarray,
     weights: InteractionWeights,
+    stories: StoryInfo | None = None,
 ) -> Split:
     """Train on views before ``cut``; the truth is what users first started in [cut, end)."""
     before = load_interactions(con, cut)
@@ -94,7 +162,7 @@ def make_split(
         .join(started_before, on=["user_id", "story_id"], how="left")
         .filter(pl.col("seen").is_null())
     )
-    train = build_matrix(before, items, weights)
+    train = build_matrix(before, items, weights, as_of=cut, stories=stories)
     index = pl.DataFrame({"user_id": pl.Series(list(train.users), dtype=pl.String),
                           "row": np.arange(len(train.users))})  # fmt: skip
     item_index = pl.DataFrame({"story_id": pl.Series(list(items), dtype=pl.String),
@@ -134,6 +202,8 @@ class Evaluation:
     n_users: int
     fit_seconds: float
     recommended: np.ndarray = field(repr=False)
+    #: NDCG@k of each scored user (the split's ``scored`` order): what the paired gate compares
+    per_user_ndcg: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
 
 
 def evaluate(model: Recommender, split: Split, fit: bool = True, k: int = K) -> Evaluation:
@@ -147,7 +217,7 @@ def evaluate(model: Recommender, split: Split, fit: bool = True, k: int = K) -> 
     metrics = {name: bootstrap_mean(per_user[name]) for name in PER_USER}
     metrics["coverage"] = coverage(recommended, split.train.X.shape[1])
     return Evaluation(model.name, dict(model.params), metrics, split.n_scored, fit_seconds,
-                      recommended)  # fmt: skip
+                      recommended, per_user["ndcg"])  # fmt: skip
 
 
 @dataclass
@@ -160,12 +230,17 @@ class Selection:
     served: str  # what gets published: the candidate, or the best baseline as the fallback
     blend_weight: float | None
     test: list[Evaluation]
-    gate_passed: bool  # whether the candidate beat the baselines on the test period
+    gate_passed: bool  # whether the candidate beat the best baseline on the test period
     fallback_reason: str | None  # set when a baseline is served instead of the candidate
-    best_baseline: str
+    best_baseline: str  # the better baseline on validation: the gate's reference, the fallback
     forced: bool = False
     head_size: int | None = None
     splits: dict[str, Split] = field(repr=False, default_factory=dict)
+    windows: Windows | None = None
+    #: model -> its test NDCG@k minus the best baseline's, paired over the same users
+    paired: dict[str, Estimate] = field(default_factory=dict)
+    #: the ranker's LightGBM model (text), what the served ranker ranks with
+    ranker_model: str | None = field(default=None, repr=False)
 
 
 def _ndcg(ev: Evaluation) -> float:
@@ -174,52 +249,62 @@ def _ndcg(ev: Evaluation) -> float:
 
 def tune_and_evaluate(
     con: duckdb.DuckDBPyConnection,
-    test_days: int = 7,
+    test_days: int | str | None = "auto",
     weights: InteractionWeights = DEFAULT_WEIGHTS,
-    models: Iterable[str] = LEARNED + BASELINES,
+    models: Iterable[str] = MODELS + BASELINES,
     grid: dict[str, list[dict]] | None = None,
     force_served: str | None = None,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> Selection:
     """Tune on validation, evaluate every model on test, pick what to serve, apply the gate.
 
-    The gate: the served model's test NDCG@10 CI lower bound must exceed the best baseline's
-    NDCG@10; otherwise the best baseline (by validation) is served and the reason recorded.
+    The periods fit the history (:func:`windows`; ``test_days`` ``auto`` or a number of
+    days). The gate (:func:`gate`): the candidate chosen on validation is served only if its
+    test NDCG@10 minus the best baseline's, paired over users, has a bootstrap CI above 0;
+    otherwise the best baseline (by validation) is served and the reason recorded.
     ``force_served`` overrides the choice (used to prove that the gate blocks a bad model).
     """
     grid = grid or GRID
     items = catalog_stories(con)
     end = data_end(con)
     start = con.execute("SELECT min(ts) FROM raw.events").fetchall()[0][0]
-    test_cut = end - dt.timedelta(days=test_days)
-    # the validation period is as long as the test period, but never more than half of the
-    # history before the test, so that it has training data of its own
-    val_cut = test_cut - min(dt.timedelta(days=test_days), (test_cut - start) / 2)
-    val = make_split(con, "validation", val_cut, test_cut, items, weights)
-    test = make_split(con, "test", test_cut, end + dt.timedelta(microseconds=1), items, weights)
-    return select_and_evaluate(val, test, models, grid, force_served, progress, test_days)
+    win = windows(start, end, test_days)
+    info = story_info(con, items)
+    val = make_split(con, "validation", win.validation_start, win.test_start, items, weights,
+                     info)  # fmt: skip
+    test = make_split(con, "test", win.test_start, win.test_end, items, weights, info)
+    return select_and_evaluate(val, test, models, grid, force_served, progress, win)
 
 
 def select_and_evaluate(
     val: Split,
     test: Split,
-    models: Iterable[str] = LEARNED + BASELINES,
+    models: Iterable[str] = MODELS + BASELINES,
     grid: dict[str, list[dict]] | None = None,
     force_served: str | None = None,
     progress: Callable[[str], None] = lambda _m: None,
-    test_days: float = 7,
+    win: Windows | None = None,
 ) -> Selection:
     """Tune every model on ``val``, evaluate all on ``test``, choose and gate (see above)."""
     grid = grid or GRID
-    if val.n_scored == 0 or test.n_scored == 0:
+    if win is None:
+        days = (test.end - test.cut).total_seconds() / 86400
+        win = Windows(val.cut, val.cut, test.cut, test.end, days, False)
+    if min(val.n_scored, test.n_scored) < MIN_SCORED_USERS:
         raise NotEnoughHistory(
             f"not enough history to evaluate: {val.n_scored} validation and {test.n_scored} "
-            f"test users started a new series (the test period is the last {test_days} days; more history is needed)"
+            f"test users started a new series (at least {MIN_SCORED_USERS} each are needed; "
+            f"the test period is the last {win.test_days:g} days)"
         )
     models = list(models)
     tuned: dict[str, dict] = {}
     validation: dict[str, float] = {}
     fitted_val: dict[str, Recommender] = {}
+    ranker_on = "ranker" in models
+    if ranker_on and not lightgbm_available():  # pragma: no cover - lightgbm is a dependency
+        progress("ranker skipped: lightgbm is not installed")
+        ranker_on = False
+    models = [m for m in models if m != "ranker"]
     for name in models:
         best = None
         for params in grid.get(name, [{}]):
@@ -256,6 +341,19 @@ def select_and_evaluate(
                     head_sizes[key] = head
             progress(f"validation {name}>trending_head: ndcg@{K} "
                      f"{validation[f'{name}>trending_head']:.4f}")  # fmt: skip
+    # the two-stage ranker over the tuned stage-1 models, trained on the validation period
+    ranker_model: str | None = None
+    if ranker_on:
+        tuned["ranker"] = ranker_params(tuned)
+        ranker = Ranker(params=dict(tuned["ranker"]), progress=progress).fit_stage1(val.train)
+        fitted = cross_fit(ranker, val.scored, val.truth)
+        ev = evaluate(ranker, val, fit=False)  # the out-of-fold lists: an honest score
+        validation["ranker"] = _ndcg(ev)
+        ranker_model = fitted.booster.model_to_string()
+        progress(f"validation ranker ({fitted.sample_rows:,} training rows of "
+                 f"{fitted.sample_users:,} users, candidate recall "
+                 f"{fitted.candidate_recall:.2f}): ndcg@{K} {_ndcg(ev):.4f}")  # fmt: skip
+        models.append("ranker")
     candidates = [c for c in validation if c not in BASELINES and c != "random"]
     candidate = force_served or max(candidates, key=lambda c: validation[c])
     baselines = [b for b in BASELINES if b in validation]
@@ -263,43 +361,81 @@ def select_and_evaluate(
 
     results: list[Evaluation] = []
     for name in models + sorted(blend_weights):  # blends and re-ranked heads too
-        model = build_model(name, tuned, blend_weights, head_sizes)
+        model = build_model(name, tuned, blend_weights, head_sizes, ranker_model)
+        if isinstance(model, Ranker):
+            model.rank_rows, model.progress = test.scored, progress
         ev = evaluate(model, test)
         progress(f"test {name}: ndcg@{K} {_ndcg(ev):.4f} [{ev.metrics['ndcg'].ci_low:.4f}, "
                  f"{ev.metrics['ndcg'].ci_high:.4f}]")  # fmt: skip
         results.append(ev)
     if candidate not in {r.model for r in results}:
-        results.append(evaluate(build_model(candidate, tuned, blend_weights, head_sizes), test))
+        forced = build_model(candidate, tuned, blend_weights, head_sizes, ranker_model)
+        results.append(evaluate(forced, test))
     by_name = {r.model: r for r in results}
-    passed = gate(by_name, candidate)
+    baseline = by_name[best_baseline]
+    paired = {r.model: paired_difference(r.per_user_ndcg, baseline.per_user_ndcg)
+              for r in results}  # fmt: skip
+    passed = gate(by_name, candidate, best_baseline)
     served, reason = candidate, None
     if not passed:
+        diff = paired[candidate]
         reason = (
-            f"{candidate}'s NDCG@{K} CI lower bound "
-            f"{by_name[candidate].metrics['ndcg'].ci_low:.4f} does not exceed the best "
-            f"baseline's NDCG@{K} {max(_ndcg(by_name[b]) for b in BASELINES):.4f}"
+            f"{candidate}'s NDCG@{K} minus {best_baseline}'s over the {test.n_scored} test users "
+            f"is {diff.value:+.4f} (95 % CI {diff.ci_low:+.4f} to {diff.ci_high:+.4f}): the "
+            "interval does not lie above 0"
         )
         if not force_served:
             served = best_baseline  # the fallback; a forced model is left for the gate to block
+    if served == "ranker":  # refit through the data end: the booster on the latest period too
+        ranker_model = refit_ranker(tuned["ranker"], test, progress) or ranker_model
     return Selection(
         tuned=tuned, validation=validation, candidate=candidate, served=served,
         blend_weight=blend_weights.get(served), head_size=head_sizes.get(served),
         test=results, gate_passed=passed,
         fallback_reason=reason if served != candidate else None, best_baseline=best_baseline,
-        forced=bool(force_served), splits={"validation": val, "test": test},
+        forced=bool(force_served), splits={"validation": val, "test": test}, windows=win,
+        paired=paired, ranker_model=ranker_model,
     )  # fmt: skip
 
 
-def gate(by_name: dict[str, Evaluation], served: str) -> bool:
-    """The quality gate: a baseline always passes; a model must beat the best baseline.
+def ranker_params(tuned: dict[str, dict]) -> dict:
+    """The ranker's parameters: its defaults, with the tuned EASE's lambda and trending's
+    half-life (its cheap path) where those were tuned."""
+    params = dict(RANKER_DEFAULTS)
+    if "ease" in tuned:
+        params["ease_lambda"] = float(tuned["ease"]["lambda"])
+    if "trending" in tuned:
+        params["base_half_life"] = float(tuned["trending"]["half_life_days"])
+    return params
 
-    Passing means the served model's NDCG@10 CI lower bound exceeds the NDCG@10 of every
-    baseline (popularity and trending) on the same test split.
+
+def refit_ranker(params: dict, split: Split, progress: Callable[[str], None]) -> str | None:
+    """The served ranker's booster retrained on ``split`` (the test period: the latest labels),
+    with the same parameters; ``None`` if that period has nothing to learn from."""
+    ranker = Ranker(params=dict(params), progress=progress).fit_stage1(split.train)
+    sample = training_rows(ranker, split.scored, split.truth, int(ranker.params["max_train_rows"]),
+                           int(ranker.params["seed"]))  # fmt: skip
+    booster = train_booster(*sample[:3], ranker.params)
+    progress(f"ranker refit on the test period: {len(sample[1]):,} rows")
+    return None if booster is None else booster.model_to_string()
+
+
+def gate(by_name: dict[str, Evaluation], served: str, baseline: str) -> bool:
+    """The quality gate: a baseline always passes; a model must beat ``baseline`` (the better
+    baseline on validation) on the test period, paired over users.
+
+    Passing means the 95 % paired bootstrap interval of the per-user NDCG@10 difference
+    (``served`` − ``baseline``, the same users) lies above 0 (:func:`passes`).
     """
     if served in BASELINES:
         return True
-    best = max(_ndcg(by_name[b]) for b in BASELINES if b in by_name)
-    return by_name[served].metrics["ndcg"].ci_low > best
+    diff = paired_difference(by_name[served].per_user_ndcg, by_name[baseline].per_user_ndcg)
+    return passes(diff)
+
+
+def passes(diff: Estimate) -> bool:
+    """Whether a paired difference is significantly positive: its CI lies above 0."""
+    return diff.ci_low > 0
 
 
 def build_model(
@@ -307,9 +443,15 @@ def build_model(
     tuned: dict[str, dict],
     blend_weights: dict[str, float],
     head_sizes: dict[str, int] | None = None,
+    ranker_model: str | None = None,
 ) -> Recommender:
-    """A fresh, unfitted model: ``name`` may be a blend ``<model>+trending`` or a re-ranked
-    trending head ``<model>>trending_head``."""
+    """A fresh, unfitted model: ``name`` may be a blend ``<model>+trending``, a re-ranked
+    trending head ``<model>>trending_head`` or the two-stage ``ranker`` (with its booster,
+    ``ranker_model``)."""
+    if name == "ranker":
+        if ranker_model is None:
+            raise ValueError("the ranker needs its trained LightGBM model (ranker_model)")
+        return Ranker(params=dict(tuned.get("ranker") or RANKER_DEFAULTS), booster=ranker_model)
     if name.endswith(">trending_head"):
         base = name.removesuffix(">trending_head")
         return HeadRerank(base=make(base, tuned.get(base)),
@@ -329,7 +471,9 @@ EVALUATION_SCHEMA = {
     "value": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "n_users": pl.Int64,
     "validation_ndcg": pl.Float64, "is_served": pl.Boolean, "is_baseline": pl.Boolean,
     "params": pl.String, "test_start": pl.Datetime("us", "UTC"),
-    "test_end": pl.Datetime("us", "UTC"),
+    "test_end": pl.Datetime("us", "UTC"), "validation_start": pl.Datetime("us", "UTC"),
+    "test_days": pl.Float64, "paired_baseline": pl.String, "ndcg_diff": pl.Float64,
+    "ndcg_diff_ci_low": pl.Float64, "ndcg_diff_ci_high": pl.Float64,
 }  # fmt: skip
 
 
@@ -346,7 +490,9 @@ def evaluation_rows(selection: Selection, model_version: str, k: int = K) -> pl.
     if not selection.test:
         return pl.DataFrame(schema=EVALUATION_SCHEMA)
     test = selection.splits["test"]
+    win = selection.windows
     for ev in selection.test:
+        diff = selection.paired.get(ev.model)
         for metric, est in ev.metrics.items():
             records.append({
                 "model_version": model_version, "model": ev.model, "metric": metric, "k": k,
@@ -354,7 +500,13 @@ def evaluation_rows(selection: Selection, model_version: str, k: int = K) -> pl.
                 "n_users": ev.n_users, "validation_ndcg": selection.validation.get(ev.model),
                 "is_served": ev.model == selection.served,
                 "is_baseline": ev.model in BASELINES,
-                "params": __import__("json").dumps(ev.params, sort_keys=True),
+                "params": json.dumps(ev.params, sort_keys=True),
                 "test_start": test.cut, "test_end": test.end,
+                "validation_start": win.validation_start if win else None,
+                "test_days": win.test_days if win else None,
+                "paired_baseline": selection.best_baseline if diff else None,
+                "ndcg_diff": diff.value if diff else None,
+                "ndcg_diff_ci_low": diff.ci_low if diff else None,
+                "ndcg_diff_ci_high": diff.ci_high if diff else None,
             })  # fmt: skip
     return pl.DataFrame(records, schema=EVALUATION_SCHEMA)

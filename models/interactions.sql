@@ -23,7 +23,8 @@ SELECT v.user_id, v.story_id,
        min(v.started_at) AS first_at,
        max(v.started_at) AS last_at,
        mode(v.language) AS language,
-       epoch($as_of::TIMESTAMPTZ - max(v.started_at)) / 86400.0 AS age_days
+       epoch($as_of::TIMESTAMPTZ - max(v.started_at)) / 86400.0 AS age_days,
+       epoch($as_of::TIMESTAMPTZ - min(v.started_at)) / 86400.0 AS first_age_days
 FROM views v
 LEFT JOIN signals g USING (user_id, story_id)
 GROUP BY v.user_id, v.story_id

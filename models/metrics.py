@@ -87,6 +87,23 @@ def bootstrap_mean(values: np.ndarray, n_resamples: int = 1000, seed: int = 0) -
                     float(res.confidence_interval.high))  # fmt: skip
 
 
+def paired_difference(
+    candidate: np.ndarray, baseline: np.ndarray, n_resamples: int = 1000, seed: int = 0
+) -> Estimate:
+    """The mean per-user difference ``candidate - baseline`` with a paired bootstrap 95 % CI.
+
+    Both arrays hold one value per user, the same users in the same order; resampling users
+    resamples their differences, so what the two lists share (the user's difficulty) cancels.
+    """
+    candidate = np.asarray(candidate, dtype=np.float64)
+    baseline = np.asarray(baseline, dtype=np.float64)
+    if candidate.shape != baseline.shape:
+        raise ValueError(
+            f"paired values need the same users: {candidate.shape} vs {baseline.shape}"
+        )
+    return bootstrap_mean(candidate - baseline, n_resamples=n_resamples, seed=seed)
+
+
 def coverage(
     recommended: np.ndarray, n_items: int, n_resamples: int = 200, seed: int = 0
 ) -> Estimate:

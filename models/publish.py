@@ -11,10 +11,12 @@ import polars as pl
 
 from models.bundle import BundleContent, write_bundle
 from models.evaluate import Selection, evaluation_rows
+from models.recommenders import item_similarity
 from models.train import (
     Served,
+    active_users,
     batch_recommendations,
-    item_similarity,
+    catalogue_language,
     series_table,
     serving_tables,
     similar_series,
@@ -48,6 +50,8 @@ def save_selection(con: duckdb.DuckDBPyConnection, selection: Selection, version
         "head_size": selection.head_size,
         "tuned": selection.tuned,
         "validation_ndcg": selection.validation,
+        "evaluation": evaluation_summary(selection),
+        "ranker_model": selection.ranker_model,
     }
     con.execute("CREATE SCHEMA IF NOT EXISTS derived")
     con.execute(
@@ -55,6 +59,29 @@ def save_selection(con: duckdb.DuckDBPyConnection, selection: Selection, version
         [json.dumps(record, default=str)],
     )
     return rows
+
+
+def evaluation_summary(selection: Selection) -> dict[str, object]:
+    """The split and the gate's paired test, for the selection record and the bundle."""
+    win = selection.windows
+    if win is None:
+        return {"evaluated": False, "reason": selection.fallback_reason}
+    diff = selection.paired.get(selection.candidate)
+    return {
+        "evaluated": True,
+        "data_start": win.data_start.isoformat(),
+        "validation_start": win.validation_start.isoformat(),
+        "test_start": win.test_start.isoformat(),
+        "test_end": win.test_end.isoformat(),
+        "test_days": win.test_days,
+        "test_days_auto": win.auto,
+        "test_users": selection.test[0].n_users if selection.test else 0,
+        "candidate": selection.candidate,
+        "best_baseline": selection.best_baseline,
+        "candidate_ndcg_diff": diff.value if diff else None,
+        "candidate_ndcg_diff_ci": [diff.ci_low, diff.ci_high] if diff else None,
+        "gate_passed": selection.gate_passed,
+    }
 
 
 def selection_from_record(record: dict) -> Selection:
@@ -65,6 +92,7 @@ def selection_from_record(record: dict) -> Selection:
         blend_weight=record["blend_weight"], test=[], gate_passed=record["gate_passed"],
         fallback_reason=record["fallback_reason"], best_baseline=record["best_baseline"],
         forced=record["forced"], head_size=record.get("head_size"),
+        ranker_model=record.get("ranker_model"),
     )  # fmt: skip
 
 
@@ -73,17 +101,6 @@ def load_selection_record(con: duckdb.DuckDBPyConnection) -> dict:
     if not row:
         raise ValueError("no model selection recorded: materialize model_evaluation first")
     return json.loads(row[0][0])
-
-
-def active_users(con: duckdb.DuckDBPyConnection, days: int) -> np.ndarray:
-    """Users with any event in the last ``days`` days before the data end."""
-    rows = con.execute(
-        "SELECT DISTINCT user_id FROM derived.user_days "
-        "WHERE event_date > (SELECT max(event_date) FROM derived.user_days) - ?::INTEGER "
-        "ORDER BY 1",
-        [days],
-    ).fetchall()
-    return np.array([r[0] for r in rows], dtype=object)
 
 
 def publish_served(
@@ -97,19 +114,25 @@ def publish_served(
     """Write ``analytics.recommendations`` / ``similar_series`` and publish the model bundle."""
     from core.schema_docs import apply_comments
 
-    half_life = float(selection_record["tuned"].get("trending", {}).get("half_life_days", 3.0))
-    languages, popular = serving_tables(con, half_life)
+    tuned = selection_record["tuned"]
+    half_life = float(tuned.get("trending", {}).get("half_life_days", 1.0))
+    languages, popular = serving_tables(
+        con, half_life, tuned.get("popularity", {}).get("window_days")
+    )
     items = served.matrix.items
     series = series_table(con, items)
     similarity = item_similarity(served.matrix.X)
-    recs = batch_recommendations(served, languages, series, active_users(con, active_days))
+    most_watched = catalogue_language(con)
+    recs = batch_recommendations(served, languages, series, active_users(con, active_days),
+                                 catalogue_language=most_watched)  # fmt: skip
     n_recs = _replace_table(con, "recommendations", recs)
     apply_comments(con, "recommendations")
     n_similar = _replace_table(con, "similar_series", similar_series(series, similarity))
     apply_comments(con, "similar_series")
 
     content = bundle_content(served, languages, series, popular, similarity, test_metrics,
-                             selection_record["tuned"])  # fmt: skip
+                             selection_record["tuned"],
+                             selection_record.get("evaluation", {}), most_watched)  # fmt: skip
     path = write_bundle(models_root, content)
     return {"bundle": str(path), "recommendations": n_recs, "similar_series": n_similar,
             "users": content.users.height, "served": served.name}  # fmt: skip
@@ -123,6 +146,8 @@ def bundle_content(
     similarity: np.ndarray,
     metrics: dict[str, float],
     tuned: dict[str, dict],
+    evaluation: dict | None = None,
+    most_watched_language: str | None = None,
 ) -> BundleContent:
     """The bundle of ``served``: how its model scores, exactly as exported
     (``Recommender.export``: the scorer and its arrays), the users' started stories and main
@@ -140,6 +165,14 @@ def bundle_content(
         .join(languages, on="user_id", how="left")
         .with_columns(pl.col("main_language").fill_null("en"))
     )
+    if "watched_languages" in users.columns:
+        users = users.with_columns(
+            watched_languages=pl.when(pl.col("watched_languages").is_null())
+            .then(pl.concat_list("main_language"))
+            .otherwise(pl.col("watched_languages"))
+        )
+    user_columns = [c for c in ("user_id", "user_index", "main_language", "watched_languages")
+                    if c in users.columns]  # fmt: skip
     return BundleContent(
         model_version=served.model_version,
         scorer=spec,
@@ -147,7 +180,7 @@ def bundle_content(
         trained_at=served.trained_at,
         data_start=served.data_start,
         data_end=served.data_end,
-        users=users.select("user_id", "user_index", "main_language"),
+        users=users.select(user_columns),
         series=series.select(
             "series_id",
             "story_id",
@@ -169,4 +202,6 @@ def bundle_content(
         fallback_reason=served.fallback_reason,
         metrics=metrics,
         params={"tuned": tuned.get(spec.leaf.model, {})},
+        evaluation=evaluation or {},
+        most_watched_language=most_watched_language,
     )

@@ -52,13 +52,22 @@ class Recommender:
 
 @dataclass
 class Popularity(Recommender):
-    """Items by the number of users who started them."""
+    """Items by the number of users who started them — all of them (``window_days`` None), or
+    those who watched the item in the last ``window_days`` days before the cut (tuned)."""
 
     name: ClassVar[str] = "popularity"
-    params: dict = field(default_factory=dict)
+    params: dict = field(default_factory=lambda: {"window_days": None})
 
     def fit(self, train: Matrix) -> Popularity:
-        self.item_scores = np.asarray((train.X > 0).sum(axis=0), dtype=np.float32).ravel()
+        window = self.params.get("window_days")
+        if window is None:
+            counts = np.diff(train.X.tocsc().indptr)
+        else:
+            if train.age_days is None:
+                raise ValueError("a popularity window needs the interactions' ages")
+            ages = train.age_days.tocoo()
+            counts = np.bincount(ages.col[ages.data <= float(window)], minlength=train.X.shape[1])
+        self.item_scores = np.asarray(counts, dtype=np.float32)
         return self
 
     def export(self) -> tuple[Scorer, dict[str, np.ndarray]]:
@@ -67,10 +76,11 @@ class Popularity(Recommender):
 
 @dataclass
 class Trending(Recommender):
-    """Recency-weighted popularity: each start counts exp(-age / half_life) (age in days)."""
+    """Recency-weighted popularity: each user's interaction counts 2^(-age / half_life), age in
+    days from its last view to the cut; the half-life is tuned (hours to days)."""
 
     name: ClassVar[str] = "trending"
-    params: dict = field(default_factory=lambda: {"half_life_days": 3.0})
+    params: dict = field(default_factory=lambda: {"half_life_days": 1.0})
 
     def fit(self, train: Matrix) -> Trending:
         if train.age_days is None:
@@ -278,3 +288,16 @@ def make(name: str, params: dict | None = None) -> Recommender:
     model = REGISTRY[name]()
     model.params = {**model.params, **(params or {})}
     return model
+
+
+def item_similarity(X: sp.csr_matrix) -> np.ndarray:
+    """Cosine similarity of items over users who started them (diagonal 0), float32."""
+    binary = X.copy().astype(np.float32)
+    binary.data[:] = 1.0
+    co = np.asarray((binary.T @ binary).todense(), dtype=np.float32)
+    norms = np.sqrt(np.diag(co))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sim = co / np.outer(norms, norms)
+    sim = np.nan_to_num(sim, nan=0.0, posinf=0.0)
+    np.fill_diagonal(sim, 0.0)
+    return sim.astype(np.float32)

@@ -21,6 +21,9 @@ the same order, so the API's 1-row batch gives bit-for-bit the row of the pipeli
 - ``blend``: ``(1 - w) · minmax(base) + w · minmax(trending_scores)``, per user;
 - ``head_rerank``: the ``head`` most trending items first, ordered by that blend; the rest
   after them in trending order;
+- ``precomputed``: per-user ranked lists computed by the pipeline (the two-stage ranker's
+  ``top_items``, ``-1``-padded) first, in their order; every other item after them by the
+  ``base`` scorer (min-max scaled) — the cheap path, also for users without a list;
 - ``random``: a hash of (seed, user, item) in [0, 1): the evaluation's sanity floor.
 
 Adding a scorer is one entry of :data:`SCORERS`: its arrays (dtype and shape), its parameters,
@@ -171,8 +174,11 @@ class Scorer:
 
     @property
     def leaf(self) -> Scorer:
-        """The innermost scorer: the model's own (``self`` unless this wraps another)."""
-        return self if self.base is None else self.base.leaf
+        """The innermost scorer: the model's own (``self`` unless this wraps another; a
+        ``precomputed`` scorer is its model's own, its base only the cheap path)."""
+        if self.base is None or SCORERS[self.scorer].opaque:
+            return self
+        return self.base.leaf
 
     @property
     def kind(self) -> str:
@@ -252,6 +258,10 @@ def validate(
             if node.params[name] != dims[dim]:
                 raise fail(f"scorer {node.scorer!r}: {name} is {node.params[name]}, "
                            f"expected {dims[dim]}")  # fmt: skip
+        check = SCORERS[node.scorer].check
+        problem = check(arrays, n_items) if check is not None else None
+        if problem:
+            raise fail(f"scorer {node.scorer!r}: {problem}")
         node = node.base
 
 
@@ -345,6 +355,35 @@ def _head_rerank(spec: Scorer, arrays: Mapping[str, np.ndarray]) -> ScoreFn:
     return score
 
 
+def _precomputed(spec: Scorer, arrays: Mapping[str, np.ndarray]) -> ScoreFn:
+    base = bind(spec.params["base"], arrays)
+    lists = arrays["top_items"]
+    length = lists.shape[1]
+    # a listed item scores 1 + (length - rank) / length, in (1, 2]: above every other item
+    values = (DTYPE(1) + (length - np.arange(length, dtype=DTYPE)) / DTYPE(length)).astype(DTYPE)
+
+    def score(rows: np.ndarray, history: History | None) -> np.ndarray:
+        out = minmax_rows(base(rows, history)).astype(DTYPE, copy=False)
+        if len(rows) == 1:  # the API's case
+            listed = lists[rows[0]]
+            keep = listed >= 0
+            out[0, listed[keep]] = values[keep]
+            return out
+        listed = lists[rows]
+        r, c = np.nonzero(listed >= 0)
+        out[r, listed[r, c]] = values[c]
+        return out
+
+    return score
+
+
+def _check_precomputed(arrays: Mapping[str, np.ndarray], n_items: int) -> str | None:
+    lists = arrays["top_items"]
+    if lists.size and (lists.min() < -1 or lists.max() >= n_items):
+        return f"top_items must be item indices in 0..{n_items - 1} or -1 (no item)"
+    return None
+
+
 # ---------------------------------------------------------------------------------------------
 # the registry
 
@@ -385,6 +424,12 @@ class ScorerKind:
         Whether it wraps a ``base`` scorer (whose kind it reports).
     sizes : mapping
         Parameters that must equal a dimension (e.g. ``n_items`` -> ``items``).
+    opaque : bool
+        A wrapping scorer that is its model's own (``precomputed``): it reports its own kind
+        and model, its ``base`` being only how the rest is ranked.
+    check : callable, optional
+        ``check(arrays, n_items)`` -> an error text or ``None``: what dtype and shape cannot
+        say (e.g. index ranges).
     """
 
     build: Callable[[Scorer, Mapping[str, np.ndarray]], ScoreFn]
@@ -393,6 +438,8 @@ class ScorerKind:
     kind: str = ""
     wraps: bool = False
     sizes: Mapping[str, str] = field(default_factory=dict)
+    opaque: bool = False
+    check: Callable[[Mapping[str, np.ndarray], int], str | None] | None = None
 
 
 _F32 = np.dtype(np.float32)
@@ -430,9 +477,19 @@ SCORERS: dict[str, ScorerKind] = {
         params={"weight": _weight, "head": _count(1)},
         wraps=True,
     ),
+    "precomputed": ScorerKind(
+        _precomputed,
+        arrays={"top_items": (np.dtype(np.int32), ("users", "length"))},
+        params={"length": _count(1)},
+        kind="precomputed",
+        wraps=True,
+        opaque=True,
+        sizes={"length": "length"},
+        check=_check_precomputed,
+    ),
 }
 #: the manifest kinds of the scorers that score on their own
-KINDS = tuple(dict.fromkeys(k.kind for k in SCORERS.values() if not k.wraps))
+KINDS = tuple(dict.fromkeys(k.kind for k in SCORERS.values() if not k.wraps or k.opaque))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,16 @@ import datetime as dt
 
 import dagster as dg
 
-from models.evaluate import NotEnoughHistory, fallback_selection, tune_and_evaluate
+from core.config import AUTO_TEST_DAYS_MAX, parse_test_days
+from models.evaluate import (
+    LEARNED,
+    MODELS,
+    NotEnoughHistory,
+    fallback_selection,
+    passes,
+    tune_and_evaluate,
+)
+from models.metrics import Estimate
 from models.publish import (
     load_selection_record,
     publish_served,
@@ -20,6 +29,7 @@ class RecommenderConfig(dg.Config):
     """Operator overrides for a run."""
 
     force_model: str = ""  # publish this model whatever the validation says (the gate decides)
+    ranker: bool = True  # evaluate the two-stage ranker too (off: the single models and blends)
 
 
 @dg.asset(group_name="models", deps=["episode_views", "sessions"], kinds={"python", "duckdb"})
@@ -35,6 +45,7 @@ def model_evaluation(
         try:
             selection = tune_and_evaluate(
                 con, test_days=settings.params().test_days,
+                models=(MODELS if config.ranker else LEARNED) + BASELINES,
                 force_served=config.force_model or None, progress=context.log.info,
             )  # fmt: skip
         except NotEnoughHistory as exc:
@@ -43,12 +54,20 @@ def model_evaluation(
         version = model_version(selection.served, now)
         rows = save_selection(con, selection, version)
     ndcg = {ev.model: round(ev.metrics["ndcg"].value, 4) for ev in selection.test}
+    win = selection.windows
+    diff = selection.paired.get(selection.candidate)
     return dg.MaterializeResult(
         metadata={
             "rows": rows, "model_version": version, "served": selection.served,
             "candidate": selection.candidate, "gate_passed": selection.gate_passed,
+            "best_baseline": selection.best_baseline,
             "fallback_reason": selection.fallback_reason or "",
             "test_users": selection.test[0].n_users if selection.test else 0,
+            "validation_start": win.validation_start.isoformat() if win else "",
+            "test_start": win.test_start.isoformat() if win else "",
+            "test_days": win.test_days if win else 0.0,
+            "candidate_ndcg_diff": dg.MetadataValue.json(
+                [diff.value, diff.ci_low, diff.ci_high] if diff else []),
             "ndcg@10": dg.MetadataValue.json(ndcg),
         }
     )  # fmt: skip
@@ -56,24 +75,26 @@ def model_evaluation(
 
 @dg.asset_check(asset=model_evaluation, blocking=True)
 def served_model_beats_baselines(store: CliffhangerStore) -> dg.AssetCheckResult:
-    """The model to publish is a baseline, or its NDCG@10 CI lower bound beats every baseline."""
+    """The model to publish is a baseline, or it beats the best baseline on the test period:
+    the paired bootstrap CI of its per-user NDCG@10 difference lies above 0 (the gate's rule,
+    re-checked from ``analytics.model_evaluation``)."""
     with store.connect() as con:
         record = load_selection_record(con)
         rows = con.execute(
-            "SELECT model, value, ci_low FROM analytics.model_evaluation WHERE metric = 'ndcg'"
+            "SELECT model, paired_baseline, ndcg_diff, ndcg_diff_ci_low, ndcg_diff_ci_high "
+            "FROM analytics.model_evaluation WHERE metric = 'ndcg'"
         ).fetchall()
-    ndcg = {m: (v, low) for m, v, low in rows}
+    paired = {m: (b, Estimate(v, lo, hi)) for m, b, v, lo, hi in rows if v is not None}
     served = record["served"]
-    if served in BASELINES:
-        passed, low, best = True, ndcg.get(served, (None, None))[1], None
-    else:
-        best = max(ndcg[b][0] for b in BASELINES)
-        low = ndcg[served][1]
-        passed = low > best
+    baseline, diff = paired.get(served, (None, None))
+    passed = served in BASELINES or (diff is not None and passes(diff))
     return dg.AssetCheckResult(
         passed=passed,
         metadata={
-            "served": served, "served_ndcg_ci_low": low, "best_baseline_ndcg": best,
+            "served": served, "paired_baseline": baseline or "",
+            "ndcg_diff": diff.value if diff else None,
+            "ndcg_diff_ci_low": diff.ci_low if diff else None,
+            "ndcg_diff_ci_high": diff.ci_high if diff else None,
             "fallback": bool(record["fallback_reason"]),
             "fallback_reason": record["fallback_reason"] or "",
         },
@@ -113,7 +134,9 @@ def served_model(
 
     with store.connect() as con:
         record = load_selection_record(con)
-        served = train_served(con, selection_from_record(record), version=record["model_version"])
+        active_days = parse_test_days(settings.params().test_days) or AUTO_TEST_DAYS_MAX
+        served = train_served(con, selection_from_record(record), version=record["model_version"],
+                              active_days=active_days, progress=context.log.info)  # fmt: skip
         metrics = {
             f"{metric}@10": value
             for metric, value in con.execute(
@@ -122,7 +145,7 @@ def served_model(
             ).fetchall()
         }
         out = publish_served(con, served, record, metrics, store.paths().models_dir,
-                             active_days=settings.params().test_days)  # fmt: skip
+                             active_days=active_days)  # fmt: skip
     context.log.info(f"published bundle {out['bundle']} ({out['served']})")
     yield dg.MaterializeResult(asset_key="model_bundle", metadata={
         "path": out["bundle"], "model_version": record["model_version"],

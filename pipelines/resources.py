@@ -59,7 +59,7 @@ class MetricSettings(dg.ConfigurableResource):
     complete_fraction: float = MetricParams.complete_fraction
     inactive_days: int = MetricParams.inactive_days
     bucket_s: int = MetricParams.bucket_s
-    test_days: int = MetricParams.test_days
+    test_days: str = MetricParams.test_days  # "auto" or a number of days
     launch_horizon_days: int = MetricParams.launch_horizon_days
     launch_interval: float = MetricParams.launch_interval
     launch_scale_quantile: float = MetricParams.launch_scale_quantile
@@ -71,7 +71,7 @@ class MetricSettings(dg.ConfigurableResource):
 
     @classmethod
     def from_params(cls, params: MetricParams) -> MetricSettings:
-        return cls(**params.as_dict())
+        return cls(**{**params.as_dict(), "test_days": str(params.test_days)})
 
     def params(self) -> MetricParams:
         return MetricParams(

@@ -41,7 +41,8 @@ MAX_BODY_BYTES = 0
 MAX_ID_CHARS = 200
 #: Endpoints that answer without the API key (load balancers probe them unauthenticated).
 OPEN_PATHS = frozenset({"/healthz"})
-_LANGUAGE_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+#: a language code or locale tag: ``en``, ``EN``, ``pt-BR``, ``pt_BR``, ``zh-Hant-TW``
+_LANGUAGE_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$")
 
 # module level: FastAPI resolves these annotations by name (``from __future__ import annotations``)
 Id = Annotated[str, PathParam(min_length=1, max_length=MAX_ID_CHARS)]
@@ -56,8 +57,16 @@ class ItemOut(BaseModel):
     series_id: str = Field(description="A series version in the requested language.")
     score: float = Field(description="Ranking score (higher is better; scale depends on source).")
     source: str = Field(
-        description="Where the item came from: the model (als, bpr, item_knn, ease), "
-        "item_similarity, trending or popular."
+        description="Where the item came from: the model (als, bpr, item_knn, ease, ranker, "
+        "a blend), item_similarity, trending or popular."
+    )
+    language: str = Field(
+        description="The item's language: the requested one, or another one when the list "
+        "was filled (see reason)."
+    )
+    reason: str = Field(
+        description="Why it is listed, e.g. 'picked for you', 'trending now', or 'in es, "
+        "another language you watch: few series left in en' for a filled item."
     )
 
 
@@ -84,6 +93,11 @@ class ModelOut(BaseModel):
     data_end: str | None
     metrics: dict[str, float]
     params: dict[str, Any]
+    evaluation: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The offline evaluation's split (validation_start, test_start, test_end, "
+        "test_days) and the gate's paired test of the candidate against the best baseline.",
+    )
     fallback: bool
     fallback_reason: str | None
     languages: list[str]
@@ -322,13 +336,17 @@ def create_app(root: Path | None = None, *, watch_interval: float = 1.0) -> Fast
             return _error(503, f"no model is loaded and no popular list was found: {holder.last_error}")  # fmt: skip
         return model
 
-    def check_language(model: ServingModel, language: str | None) -> JSONResponse | None:
+    def check_language(model: ServingModel, language: str | None) -> str | JSONResponse | None:
+        """The catalogue language asked for (locale tags normalized), or a 422."""
         if language is None or language in model.languages:
-            return None
+            return language
         known = ", ".join(model.languages)
         if not _LANGUAGE_RE.match(language):
             return _error(422, f"language {language[:40]!r} is not a language code (known: {known})")  # fmt: skip
-        return _error(422, f"unknown language code {language!r}: the catalogue has {known}")
+        normalized = model.normalize_language(language)
+        if normalized is None:
+            return _error(422, f"unknown language code {language!r}: the catalogue has {known}")
+        return normalized
 
     @app.get(
         "/v1/users/{user_id}/next-series",
@@ -352,9 +370,9 @@ def create_app(root: Path | None = None, *, watch_interval: float = 1.0) -> Fast
         model = serving_model()
         if isinstance(model, JSONResponse):
             return model
-        bad = check_language(model, language)
-        if bad is not None:
-            return bad
+        language = check_language(model, language)
+        if isinstance(language, JSONResponse):
+            return language
         try:
             rec = model.recommend(user_id, k, language, after_series_id)
         except UnknownSeries:
@@ -372,9 +390,15 @@ def create_app(root: Path | None = None, *, watch_interval: float = 1.0) -> Fast
                 "fallback": model.fallback,
                 "language": rec.language,
                 "items": [
-                    {"series_id": it.series_id, "score": it.score, "source": it.source}
+                    {
+                        "series_id": it.series_id,
+                        "score": it.score,
+                        "source": it.source,
+                        "language": it.language,
+                        "reason": it.reason,
+                    }
                     for it in rec.items
-                ],
+                ],  # fmt: skip
             }
         )
 
@@ -400,9 +424,15 @@ def create_app(root: Path | None = None, *, watch_interval: float = 1.0) -> Fast
                 "series_id": series_id,
                 "model_version": model.version,
                 "items": [
-                    {"series_id": it.series_id, "score": it.score, "source": it.source}
+                    {
+                        "series_id": it.series_id,
+                        "score": it.score,
+                        "source": it.source,
+                        "language": it.language,
+                        "reason": it.reason,
+                    }
                     for it in items
-                ],
+                ],  # fmt: skip
             }
         )
 

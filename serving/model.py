@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from models import scoring
+from models import lists, scoring
 from models.bundle import Bundle
 
 #: Weight of the similarity to ``after_series_id`` when blended with the user's own scores
@@ -110,6 +110,8 @@ class Item:
     series_id: str
     score: float
     source: str
+    language: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,10 @@ class ServingModel:
             table[self.series_story[rows]] = rows
             self.lookup.append(table)
             self.missing.append(np.flatnonzero(table < 0))
+        #: [language, story] -> series row (-1: none), and whether there is a version
+        self.lookup_matrix = np.stack(self.lookup) if self.lookup else np.empty((0, 0), np.int32)
+        self.available = self.lookup_matrix >= 0
+        self.language_names = np.asarray(self.languages, dtype=object)
 
         # --- ranked lists per language: (story indices in rank order, their scores)
         self.lists: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
@@ -211,6 +217,27 @@ class ServingModel:
             if users.height:
                 counts = np.bincount(main_codes, minlength=len(self.languages))
                 self.default_language = self.languages[int(counts.argmax())]
+            # the languages each user watched, most watched first (CSR by user row): where a
+            # short list is filled from; without the column, the main language alone
+            if "watched_languages" in users.columns:
+                lengths = users["watched_languages"].list.len().to_numpy().astype(np.int64)
+                codes = (
+                    users["watched_languages"].explode()
+                    .replace_strict(lang_code, return_dtype=pl.Int16).to_numpy()
+                )  # fmt: skip
+                # table order -> user_index order, in whole arrays (no Python loop per user:
+                # this runs on the watcher thread while requests are served)
+                order = np.argsort(idx, kind="stable")
+                starts = np.zeros(users.height + 1, dtype=np.int64)
+                np.cumsum(lengths, out=starts[1:])
+                self.watched_indptr = np.zeros(users.height + 1, dtype=np.int64)
+                np.cumsum(lengths[order], out=self.watched_indptr[1:])
+                pos = np.repeat(starts[order] - self.watched_indptr[:-1], lengths[order])
+                pos += np.arange(int(self.watched_indptr[-1]), dtype=np.int64)
+                self.watched_codes = np.asarray(codes, dtype=np.int16)[pos]
+            else:
+                self.watched_indptr = np.arange(users.height + 1, dtype=np.int64)
+                self.watched_codes = main.copy()
             self.indptr = arrays["history_indptr"]
             self.indices = arrays["history_indices"]
             self.history = scoring.History(self.indptr, self.indices, arrays["history_weights"])
@@ -221,6 +248,9 @@ class ServingModel:
             #: the ``source`` of the model's items (``models.scoring.Scorer.source``)
             self.source = spec.source
         self.n_users = len(self.user_index) if self.user_index is not None else 0
+        #: the catalogue's most watched language: the last fill of a short list
+        most = manifest.get("most_watched_language")
+        self.catalogue_language = lang_code.get(most, lang_code.get(self.default_language, 0))
 
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> ServingModel:
@@ -229,6 +259,11 @@ class ServingModel:
 
     # -----------------------------------------------------------------------------------------
     # lookups
+
+    def normalize_language(self, tag: str) -> str | None:
+        """The catalogue language of a locale tag (``pt-BR`` → ``pt``, ``EN`` → ``en``), or
+        ``None`` when the catalogue has no series in it."""
+        return lists.normalize_language(tag, self.languages)
 
     def language_code(self, language: str) -> int:
         """Index of ``language`` among the catalogue's languages (``UnknownLanguage`` if none)."""
@@ -264,14 +299,62 @@ class ServingModel:
             top = top[np.isfinite(scores[top])]
         return top
 
-    def _items(self, stories: np.ndarray, scores: np.ndarray, li: int, sources: Any) -> list[Item]:
-        rows = self.lookup[li][stories]
-        ids = self.series_ids[rows]
+    def _items(
+        self,
+        stories: np.ndarray,
+        scores: np.ndarray,
+        li: int,
+        sources: Any,
+        tiers: tuple[list[int], np.ndarray, set[int]] | None = None,
+    ) -> list[Item]:
+        """Items of ``stories`` in language ``li`` — or, with ``tiers`` (the language order,
+        each story's index into it, the user's watched languages), in the language each was
+        filled from, with the reason."""
         # Python's round on ~10 floats: np.round on a small array costs ~30 µs of overhead
         vals = [round(v, 6) for v in scores.tolist()]
         if isinstance(sources, str):
-            return [Item(s, v, sources) for s, v in zip(ids.tolist(), vals, strict=True)]
-        return [Item(s, v, src) for s, v, src in zip(ids.tolist(), vals, sources, strict=True)]
+            sources = [sources] * len(vals)
+        if tiers is None or not tiers[1].any():
+            ids = self.series_ids[self.lookup[li][stories]].tolist()
+            lang = self.languages[li] if self.languages else ""
+            return [Item(s, v, src, lang, lists.reason_for(src))
+                    for s, v, src in zip(ids, vals, sources, strict=True)]  # fmt: skip
+        order, tier, watched = tiers
+        langs = np.asarray(order, dtype=np.int64)[tier]
+        ids = self.series_ids[self.lookup_matrix[langs, stories]].tolist()
+        asked = self.languages[li]
+        out = []
+        for s, v, src, t, lg in zip(ids, vals, sources, tier.tolist(), langs.tolist(), strict=True):
+            name = self.languages[lg]
+            reason = (lists.reason_for(src) if t == 0
+                      else lists.fill_reason(name, asked, lg in watched))  # fmt: skip
+            out.append(Item(s, v, src, name, reason))
+        return out
+
+    def watched(self, row: int | None) -> list[int]:
+        """The languages user ``row`` watched, most watched first (none for an unknown user)."""
+        if row is None:
+            return []
+        return self.watched_codes[self.watched_indptr[row] : self.watched_indptr[row + 1]].tolist()
+
+    def _ranked(
+        self, scores: np.ndarray, k: int, li: int, row: int | None, sources: Any
+    ) -> list[Item]:
+        """The best ``k`` of ``scores`` (``-inf``: never) in language ``li``, a short list filled
+        from the other languages (``models.lists.rank_by_language``); ``sources`` is one
+        source or a function of the chosen stories giving theirs."""
+        in_language = scores.copy()
+        np.put(in_language, self.missing[li], -np.inf)
+        top = self._top(in_language, k)
+        tiers = None
+        if len(top) < k:
+            watched = self.watched(row)
+            order = lists.language_order(li, watched, self.catalogue_language)
+            if len(order) > 1:
+                top, tier = lists.rank_by_language(scores, k, self.available[order])
+                tiers = (order, tier, set(watched))
+        src = sources(top) if callable(sources) else sources
+        return self._items(top, scores[top], li, src, tiers)
 
     def ranked_list(
         self,
@@ -289,9 +372,25 @@ class ServingModel:
         return []
 
     def trending(self, li: int, k: int) -> list[Item]:
-        """Non-personalised list: trending (popular if empty); popular first when degraded."""
+        """Non-personalised list: trending (popular if empty); popular first when degraded.
+        Fewer than ``k`` in language ``li``: filled from the catalogue's most watched
+        language's list, other stories only, each item saying so."""
         order = ("trending", "popular") if self.full else ("popular", "trending")
-        return self.ranked_list(li, k, order)
+        items = self.ranked_list(li, k, order)
+        fill = self.catalogue_language
+        if len(items) >= k or fill == li or not self.languages:
+            return items
+        seen = {self.series_story[self.series_row[it.series_id]] for it in items}
+        asked = self.languages[li]
+        for it in self.ranked_list(fill, k + len(items), order):
+            if len(items) >= k:
+                break
+            story = self.series_story[self.series_row[it.series_id]]
+            if story not in seen:
+                seen.add(story)
+                items.append(Item(it.series_id, it.score, it.source, it.language,
+                                  lists.fill_reason(it.language, asked, False)))  # fmt: skip
+        return items
 
     def recommend(
         self,
@@ -326,38 +425,42 @@ class ServingModel:
         else:
             base = None
         if after is None:
-            np.put(base, self.missing[li], -np.inf)
-            top = self._top(base, k)
-            return Recommendation(self._items(top, base[top], li, self.source), language, True)
+            return Recommendation(self._ranked(base, k, li, row, self.source), language, True)
 
-        # after_series_id: blend the user's scores (min-max scaled over the candidates) with
-        # the similarity row of the story just finished
-        base = base.astype(np.float64) if base is not None else None
+        # after_series_id: blend the user's scores (min-max scaled over the candidates in the
+        # language) with the similarity row of the story just finished
         sim = self.similarity[after].astype(np.float64)
         sim_max = sim.max()
         sim = sim / sim_max if sim_max > 0 else sim
         if base is None:
             scores = sim
             np.put(scores, [after], -np.inf)
-            np.put(scores, self.missing[li], -np.inf)
-            top = self._top(scores, k)
             return Recommendation(
-                self._items(top, scores[top], li, "item_similarity"), language, False
+                self._ranked(scores, k, li, None, "item_similarity"), language, False
             )
-        np.put(base, self.missing[li], -np.inf)
+        base = base.astype(np.float64)
         np.put(base, [after], -np.inf)
-        finite = np.isfinite(base)
+        in_language = base.copy()
+        np.put(in_language, self.missing[li], -np.inf)
+        finite = np.isfinite(in_language)
+        if not finite.any():
+            finite = np.isfinite(base)
         if finite.any():
             lo, hi = base[finite].min(), base[finite].max()
-            user_part = (base - lo) / (hi - lo) if hi > lo else np.where(finite, 1.0, -np.inf)
+            user_part = (
+                (base - lo) / (hi - lo) if hi > lo else np.where(np.isfinite(base), 1.0, -np.inf)
+            )
         else:
             user_part = base
         user_part = (1 - AFTER_WEIGHT) * user_part
         sim_part = AFTER_WEIGHT * sim
         scores = user_part + sim_part
-        top = self._top(scores, k)
-        sources = np.where(user_part[top] >= sim_part[top], self.source, "item_similarity")
-        return Recommendation(self._items(top, scores[top], li, sources.tolist()), language, True)
+        source = self.source
+
+        def sources(top: np.ndarray) -> list[str]:
+            return np.where(user_part[top] >= sim_part[top], source, "item_similarity").tolist()
+
+        return Recommendation(self._ranked(scores, k, li, row, sources), language, True)
 
     def similar(self, series_id: str, k: int) -> list[Item]:
         """Series versions like ``series_id``, in its language (``UnknownSeries`` if unknown)."""
@@ -369,7 +472,9 @@ class ServingModel:
         np.put(scores, [story], -np.inf)
         np.put(scores, self.missing[li], -np.inf)
         top = self._top(scores, k)
-        return self._items(top, scores[top], li, "item_similarity")
+        items = self._items(top, scores[top], li, "item_similarity")
+        reason = f"viewers of {series_id} watch it"
+        return [Item(it.series_id, it.score, it.source, it.language, reason) for it in items]
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/model`` reports."""
@@ -383,6 +488,7 @@ class ServingModel:
             "data_end": m.get("data_end"),
             "metrics": m.get("metrics", {}),
             "params": m.get("params", {}),
+            "evaluation": m.get("evaluation", {}),
             "fallback": self.fallback,
             "fallback_reason": self.degraded_reason or m.get("fallback_reason"),
             "languages": self.languages,

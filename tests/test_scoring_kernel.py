@@ -23,9 +23,10 @@ from models.bundle import POPULAR_SCHEMA, SERIES_SCHEMA, load_bundle, write_bund
 from models.evaluate import recommend_rows
 from models.interactions import Matrix
 from models.publish import bundle_content
-from models.recommenders import Blend, HeadRerank, Recommender, make
+from models.ranker import Ranker, train_booster, training_rows
+from models.recommenders import Blend, HeadRerank, Recommender, item_similarity, make
 from models.scoring import History, Scorer
-from models.train import Served, batch_recommendations, item_similarity
+from models.train import Served, batch_recommendations
 from serving.model import ServingModel
 
 # ---- a planted set with obvious answers ------------------------------------------------------
@@ -66,6 +67,7 @@ SERVED = [
     "trending",
     *(f"{m}+trending" for m in LEARNED),
     *(f"{m}>trending_head" for m in LEARNED),
+    "ranker",
 ]
 SOURCE = {"popularity": "popular"}  # what the API has always called these items
 SERIES = [f"S{i:02d}-en" for i in range(N_ITEMS)]
@@ -78,11 +80,37 @@ def train() -> Matrix:
 
 @pytest.fixture(scope="module")
 def fitted(train: Matrix) -> dict[str, Recommender]:
-    return {name: make(name, SMALL[name]).fit(train) for name in SMALL}
+    return {**{name: make(name, SMALL[name]).fit(train) for name in SMALL},
+            "ranker": trained_ranker(train)}  # fmt: skip
+
+
+RANKER = {"trees": 20, "min_leaf": 5, "leaves": 7, "length": 5, "trending_top": 4,
+          "popular_top": 4, "new_top": 2, "neighbours": 6, "ease_lambda": 1.0,
+          "earlier_windows": 0}  # fmt: skip
+
+
+def trained_ranker(train: Matrix) -> Ranker:
+    """The two-stage ranker trained on the planted set (label: the user's missing stories of
+    their taste), its lists precomputed for every user but the last five (the cheap path)."""
+    stage = Ranker(params=dict(RANKER)).fit_stage1(train)
+    rows, cols = [], []
+    for user in range(N_USERS):
+        taste = set(range(6)) if user < N_USERS // 2 else set(range(6, 12))
+        for item in sorted(taste - set(train.X[user].indices)):
+            rows.append(user)
+            cols.append(item)
+    truth = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=train.X.shape)
+    sample = training_rows(stage, np.arange(N_USERS), truth, 10_000, 0)
+    booster = train_booster(*sample[:3], stage.params)
+    model = Ranker(params=dict(RANKER), booster=booster.model_to_string())
+    model.rank_rows = np.arange(N_USERS - 5)
+    return model.fit(train)
 
 
 def build(case: str, fitted: dict[str, Recommender]) -> Recommender:
     """The served model of ``case``, built like models/evaluate.py builds blends."""
+    if case == "ranker":
+        return fitted["ranker"]
     if case.endswith(">trending_head"):
         base = fitted[case.removesuffix(">trending_head")]
         return HeadRerank(base=base, trending=fitted["trending"], params={"weight": 0.5, "head": 7})  # type: ignore[arg-type]
@@ -151,9 +179,9 @@ def test_the_api_serves_exactly_the_offline_lists(
                 offline_scores[row, offline[row]].tolist(), abs=1e-6
             )
     # and the planted answer: a learned model ranks the user's missing stories of their taste first
-    if case in LEARNED:
+    if case in (*LEARNED, "ranker"):
         best = recommend_rows(model, rows, train.X, k=2)
-        for row in rows:
+        for row in rows[: N_USERS - 5] if case == "ranker" else rows:  # the ranker's listed users
             taste = set(range(6)) if row < N_USERS // 2 else set(range(6, 12))
             assert set(best[row]) == taste - set(train.X[row].indices), (case, row)
 
@@ -210,6 +238,13 @@ BY_HAND = {
                            {"weight": 0.25, "head": 2, "base": FACTORS}),
                     {"user_factors": U, "item_factors": V, "trending_scores": TREND},
                     [[-2, -1.75, 0.875, 0.25], [-2, -1.75, 0.375, 1], [-2, -1.75, 0.875, 1]]),
+    # listed items first in list order, scoring 1 + (length - rank) / length; the others by
+    # the base (a list: 4 1 3 2, min-max scaled to 1 0 ⅔ ⅓); user 2 has no list
+    "precomputed": (Scorer("precomputed", "ranker",
+                           {"length": 2, "base": Scorer("list", "trending")}),
+                    {"top_items": np.array([[2, -1], [3, 0], [-1, -1]], np.int32),
+                     "item_scores": np.array([4, 1, 3, 2], np.float32)},
+                    [[1, 0, 2, 1 / 3], [1.5, 0, 2 / 3, 2], [1, 0, 2 / 3, 1 / 3]]),
 }  # fmt: skip
 
 
@@ -277,6 +312,8 @@ def test_specs_round_trip_through_json_and_name_their_source() -> None:
         assert Scorer.from_json(spec.to_json()) == spec
     head = BY_HAND["head_rerank"][0]
     assert (head.leaf, head.kind, head.source) == (FACTORS, "factors", "als>trending_head")
+    ranker = BY_HAND["precomputed"][0]  # its base is only the cheap path: the model is its own
+    assert (ranker.leaf, ranker.kind, ranker.source) == (ranker, "precomputed", "ranker")
     assert Scorer("list", "popularity").source == "popular"
     assert (Scorer("list", "trending").source, Scorer("list", "trending").kind) == ("trending", "none")  # fmt: skip
     assert set(head.array_specs()) == {"user_factors", "item_factors", "trending_scores"}
@@ -386,3 +423,13 @@ def test_top_k_breaks_ties_by_index_also_at_the_cut() -> None:
         assert scoring.top_k(s, k).tolist() == want.tolist()
         for r in range(m):  # the API's 1-row path
             assert scoring.top_k(s[r : r + 1], k).tolist() == want[r : r + 1].tolist()
+
+
+def test_precomputed_lists_must_hold_item_indices() -> None:
+    spec, arrays, _expected = BY_HAND["precomputed"]
+    bad = {**arrays, "top_items": np.array([[4, -1], [0, 1], [-1, -1]], np.int32)}
+    with pytest.raises(ValueError, match=_re("top_items must be item indices in 0..3 or -1")):
+        scoring.validate(spec, bad, n_users=3, n_items=4)
+    with pytest.raises(ValueError, match=_re("length is 2, expected 3")):
+        wide = {**arrays, "top_items": np.full((3, 3), -1, np.int32)}
+        scoring.validate(spec, wide, n_users=3, n_items=4)

@@ -55,28 +55,34 @@ def test_known_user_in_main_language(server: ApiServer) -> None:
 
 
 def test_language_versions_and_k(server: ApiServer) -> None:
+    # four Spanish stories left for alice: the list is filled from the catalogue's most
+    # watched language (here the most common main language, en) — D has no Spanish version
     assert items(server.get("/v1/users/alice/next-series", params={"language": "es"})) == [
         ("B-es", 0.9, "als"),
         ("C-es", 0.8, "als"),
         ("E-es", 0.6, "als"),
         ("F-es", 0.5, "als"),
+        ("D-en", 0.7, "als"),
     ]
     assert items(server.get("/v1/users/alice/next-series", params={"k": 2})) == [
         ("B-en", 0.9, "als"),
         ("C-en", 0.8, "als"),
     ]
-    # bob: main language es, started B (in English): B-es is never offered
+    # bob: main language es, started B (in English): B-es is never offered, nor B-en
     assert items(server.get("/v1/users/bob/next-series")) == [
         ("F-es", 0.5, "als"),
         ("E-es", 0.4, "als"),
         ("C-es", 0.2, "als"),
         ("A-es", 0.0, "als"),
+        ("D-en", 0.3, "als"),
     ]
+    # asked in English, bob's list is filled from his own language: F has no English version
     assert items(server.get("/v1/users/bob/next-series", params={"language": "en"})) == [
         ("E-en", 0.4, "als"),
         ("D-en", 0.3, "als"),
         ("C-en", 0.2, "als"),
         ("A-en", 0.0, "als"),
+        ("F-es", 0.5, "als"),
     ]
     # carol started A, B, C: two English series remain, and no padding with started ones
     assert items(server.get("/v1/users/carol/next-series", params={"k": 10})) == [
@@ -92,12 +98,14 @@ def test_after_series_id_blends_with_similarity(server: ApiServer) -> None:
     for after in ("C-en", "C-es"):  # any language version of the story steers the same way
         resp = server.get("/v1/users/alice/next-series", params={"after_series_id": after})
         assert items(resp) == expected
-    # bob after A: C .2, E .4, F .5 -> 0, 2/3, 1; similarity to A: C .2, E .1, F .1
+    # bob after A: C .2, E .4, F .5 -> 0, 2/3, 1; similarity to A: C .2, E .1, F .1; the
+    # short list filled with D-en (.3 -> 1/3 on the same scale; similarity .1)
     resp = server.get("/v1/users/bob/next-series", params={"after_series_id": "A-es"})
     assert items(resp) == [
         ("F-es", 0.55, "als"),
         ("E-es", 0.383333, "als"),
         ("C-es", 0.1, "item_similarity"),
+        ("D-en", 0.216667, "als"),
     ]
 
 
@@ -160,6 +168,7 @@ def test_model_health_and_docs(server: ApiServer) -> None:
         "data_end": "2026-11-25T00:00:00+00:00",
         "metrics": {"ndcg@10": 0.21, "recall@10": 0.34},
         "params": {"factors": 2},
+        "evaluation": {},
         "fallback": False,
         "fallback_reason": None,
         "languages": ["en", "es"],
