@@ -442,8 +442,9 @@ def test_the_launch_assets_materialize_with_their_checks(tmp_path: Path) -> None
 
     generate(GenerateSpec(users=400, days=40, seed=3, out=tmp_path / "landing",
                           start=dt.date(2026, 6, 1)))  # fmt: skip
-    wanted = {"catalog", "ingested_events", "event_grain", "series_episode_funnel",
-              "catalog_metrics", "launch_curves", "launch_forecasts"}  # fmt: skip
+    wanted = {"catalog", "ingested_events", "event_grain", "daily_engagement",
+              "series_episode_funnel", "series_revenue_daily", "catalog_metrics",
+              "launch_curves", "launch_forecasts"}  # fmt: skip
     assets = [a for a in EVERY_ASSET if a.node_def.name in wanted]
     checks = [launch_curves_are_consistent, launch_forecasts_are_well_formed]
     result = dg.materialize(
