@@ -27,7 +27,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parent.parent
 
 _CHILD = r"""
-import json, sys, time
+import json, resource, sys, time
 from pathlib import Path
 from synthetic import GenerateSpec, generate
 users, days, fmt, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], Path(sys.argv[4])
@@ -38,7 +38,9 @@ hwm = 0.0
 for line in open("/proc/self/status"):
     if line.startswith("VmHWM:"):
         hwm = int(line.split()[1]) / 1024
+use = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"events": r.n_events, "records": r.n_records, "seconds": round(seconds, 2),
+                  "cpu_seconds": round(use.ru_utime + use.ru_stime, 1),
                   "peak_rss_mb": round(hwm), "chunks": getattr(r, "n_chunks", 1),
                   "max_chunk_records": getattr(r, "max_chunk_records", r.n_records),
                   "stages": r.seconds}))
@@ -55,10 +57,18 @@ def run_one(code: Path, users: int, days: int, fmt: str, scratch: Path) -> dict:
         text=True,
         check=True,
     )
+    load = round(os.getloadavg()[0], 1)  # the machine is shared: how busy it was
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     shutil.rmtree(out, ignore_errors=True)
     row = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"users": users, "days": days, "format": fmt, "output_mb": round(size / 1e6, 1), **row}
+    return {
+        "users": users,
+        "days": days,
+        "format": fmt,
+        "output_mb": round(size / 1e6, 1),
+        "load_1min": load,
+        **row,
+    }
 
 
 def write_markdown(results: dict) -> None:
@@ -66,19 +76,21 @@ def write_markdown(results: dict) -> None:
         "# Generator memory and time by size (`benchmarks/generate_stream.py`)",
         "",
         f"Machine: {results.get('machine', '')}. One run per row, each a fresh process; "
-        "peak RSS is the child's VmHWM. Seed 7, Parquet.",
+        "peak RSS is the child's VmHWM, CPU seconds its user + system time (all threads), "
+        "load the 1-minute load average when it ended (2 cores shared with other work: wall "
+        "seconds vary with it, CPU seconds much less). Seed 7, Parquet.",
         "",
         "| code | users × days | events | chunks | largest chunk (records) | seconds "
-        "| peak RSS (MB) | events/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| CPU seconds | peak RSS (MB) | events/s | load (1 min) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, rows in results["runs"].items():
         for r in rows:
             rate = r["events"] / r["seconds"] if r["seconds"] else 0
             lines.append(
                 f"| {label} | {r['users']:,} × {r['days']} | {r['events']:,} | {r['chunks']} "
-                f"| {r['max_chunk_records']:,} | {r['seconds']} | {r['peak_rss_mb']:,} "
-                f"| {rate:,.0f} |"
+                f"| {r['max_chunk_records']:,} | {r['seconds']} | {r.get('cpu_seconds', '')} "
+                f"| {r['peak_rss_mb']:,} | {rate:,.0f} | {r.get('load_1min', '')} |"
             )
     lines.append("")
     (RESULTS / "generate_stream.md").write_text("\n".join(lines))
