@@ -123,9 +123,9 @@ def _check_out(out: Path) -> None:
         raise GenerateError(f"--out {out} is not writable: {exc.strerror or exc}") from None
 
 
-# Streaming: users are simulated in chunks of about CHUNK_USER_DAYS user-days (~16 events
-# each, so ~2.4 M events and ~2 GB at most per chunk) and every chunk's records are appended
-# to the daily files before the next chunk starts. The chunk size depends on --days only, never
+# Streaming: users are simulated in chunks of about CHUNK_USER_DAYS user-days (~20 events
+# each, so ~3 M events and ~2.4 GB of peak memory per chunk) and every chunk's records are
+# appended to the daily files before the next chunk starts. The chunk size depends on --days only, never
 # on the machine, so the same arguments give the same bytes; a run of one chunk (users × days
 # up to CHUNK_USER_DAYS, as every committed sample) draws exactly the numbers it always did.
 CHUNK_USER_DAYS = 150_000
