@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import resource
 from pathlib import Path
 
 import numpy as np
@@ -183,6 +184,14 @@ def day_name(start: dt.date, day: int) -> str:
 ROW_GROUP_SIZE = 256_000
 
 
+def _allow_open_files(needed: int) -> None:
+    """Raise this process's soft limit on open files if one file per day needs it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 class EventFileWriter:
     """The daily event files, written incrementally: one open file per day.
 
@@ -198,6 +207,7 @@ class EventFileWriter:
         self, out_dir: Path, fmt: str, gzip_json: bool, start: dt.date, n_days: int
     ) -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
+        _allow_open_files(n_days + 256)
         self.fmt, self.gzip_json, self.start, self.n_days = fmt, gzip_json, start, n_days
         self.suffix = ".parquet" if fmt == "parquet" else (".jsonl.gz" if gzip_json else ".jsonl")
         self.paths = [out_dir / f"events_{day_name(start, d)}{self.suffix}" for d in range(n_days)]
