@@ -53,6 +53,7 @@ def run_one(code: Path, users: int, days: int, fmt: str, scratch: Path) -> dict:
     proc = subprocess.run(
         [sys.executable, "-c", _CHILD, str(users), str(days), fmt, str(out)],
         env=env,
+        cwd=code,  # ``python -c`` puts the working folder first on sys.path: make it ``code``
         capture_output=True,
         text=True,
         check=True,
