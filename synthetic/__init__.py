@@ -23,10 +23,10 @@ from synthetic.catalog import Catalog, build_catalog
 from synthetic.events import build_events
 from synthetic.faults import inject_faults
 from synthetic.launches import build_launch_catalog
-from synthetic.population import build_users
+from synthetic.population import Users, build_users
 from synthetic.records import logical_records
-from synthetic.simulate import EXIT_MODELS, WeakScene, simulate
-from synthetic.writers import write_event_files
+from synthetic.simulate import EXIT_MODELS, WeakScene, launch_taste_balance, simulate
+from synthetic.writers import EventFileWriter
 
 FORMATS = ("jsonl", "parquet", "segment")
 MANIFEST = "manifest.json"
@@ -100,6 +100,8 @@ class GenerateResult:
     n_records: int
     n_faults: int
     seconds: dict[str, float] = field(default_factory=dict)
+    n_chunks: int = 1  # chunks of users simulated one after the other
+    max_chunk_records: int = 0  # the most records held in memory at once (the largest chunk)
 
 
 def _check_out(out: Path) -> None:
@@ -121,8 +123,133 @@ def _check_out(out: Path) -> None:
         raise GenerateError(f"--out {out} is not writable: {exc.strerror or exc}") from None
 
 
-def generate(spec: GenerateSpec, progress: Callable[[str], None] | None = None) -> GenerateResult:
-    """Generate the catalog and daily event files described by ``spec`` into ``spec.out``."""
+# Streaming: users are simulated in chunks of about CHUNK_USER_DAYS user-days (~20 events
+# each, so ~3 M events and ~2.4 GB of peak memory per chunk) and every chunk's records are
+# appended to the daily files before the next chunk starts. The chunk size depends on --days only, never
+# on the machine, so the same arguments give the same bytes; a run of one chunk (users × days
+# up to CHUNK_USER_DAYS, as every committed sample) draws exactly the numbers it always did.
+CHUNK_USER_DAYS = 150_000
+CHUNK_STREAM_KEY = 100  # per-chunk random streams: SeedSequence(seed, spawn_key=(100, chunk))
+
+
+def chunk_bounds(n_users: int, days: int, chunk_users: int | None = None) -> list[tuple[int, int]]:
+    """The ``[lo, hi)`` user ranges simulated one at a time."""
+    size = chunk_users if chunk_users is not None else max(1, CHUNK_USER_DAYS // max(days, 1))
+    if size < 1:
+        raise ValueError(f"chunk_users must be at least 1 (got {size})")
+    return [(lo, min(lo + size, n_users)) for lo in range(0, n_users, size)]
+
+
+@dataclass(frozen=True)
+class ChunkStreams:
+    """The random streams of one chunk's stages."""
+
+    simulate: np.random.Generator
+    events: np.random.Generator
+    faults: np.random.Generator
+    write: np.random.Generator
+
+
+def chunk_streams(
+    seed: int, stage_rngs: list[np.random.Generator], chunk: int, n_chunks: int
+) -> ChunkStreams:
+    """A single chunk uses the stage streams themselves (the output of a small run is what it
+    was before streaming); with several, every chunk gets its own children of ``seed``."""
+    if n_chunks == 1:
+        return ChunkStreams(*stage_rngs[2:6])
+    children = np.random.SeedSequence(seed, spawn_key=(CHUNK_STREAM_KEY, chunk)).spawn(4)
+    return ChunkStreams(*(np.random.default_rng(c) for c in children))
+
+
+@dataclass
+class ChunkOutput:
+    """One chunk of users turned into records (faults injected), ready to be written."""
+
+    records: pl.DataFrame
+    faults: pl.DataFrame
+    n_events: int
+    events_by_type: dict[str, int]
+    n_clean_records: int
+    affinity_norm: tuple[float, float]
+
+
+def generate_chunk(
+    spec: GenerateSpec,
+    catalog: Catalog,
+    users: Users,
+    streams: ChunkStreams,
+    *,
+    taste_balance: np.ndarray | None,
+    affinity_norm: tuple[float, float] | None,
+    faults_before: int,
+    records_before: int,
+    timings: dict[str, float],
+) -> ChunkOutput:
+    """Simulate one chunk of users (no user interacts with another) down to its records.
+
+    What is shared by the whole population comes in: the catalog, the launch-mode taste
+    balance, the taste-fit normalization (the first chunk's), and the fault tally so far, so
+    that the total stays ``round(dirty × records)`` and fault ids stay unique.
+    """
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(timings.get(name, 0.0) + now - clock, 3)
+        clock = now
+
+    sim = simulate(
+        streams.simulate,
+        users,
+        catalog,
+        spec.days,
+        spec.start.weekday(),
+        spec.exits,
+        spec.weak_scenes,
+        taste_balance=taste_balance,
+        affinity_norm=affinity_norm,
+    )
+    lap("simulate")
+    start_ms = int(dt.datetime.combine(spec.start, dt.time(), dt.UTC).timestamp() * 1000)
+    events = build_events(streams.events, sim, users, catalog, spec.days, start_ms)
+    n_events = events.height
+    by_type = dict(events.group_by("event_type").len().iter_rows())
+    norm = sim.affinity_norm
+    del sim
+    lap("events")
+    records = logical_records(
+        events.with_columns(ts_ms=pl.col("ts_ms") - start_ms), users, catalog, spec.fmt
+    ).with_columns(ts_ms=pl.col("ts_ms") + start_ms)
+    del events
+    n_clean = records.height
+    # faults so far + this chunk's = round(rate × records so far): exact over the whole run
+    n_faults = int(round(spec.dirty * (records_before + n_clean))) - faults_before
+    records, faults = inject_faults(
+        streams.faults,
+        records,
+        spec.dirty,
+        spec.fmt,
+        spec.days,
+        n_faults=n_faults,
+        first_fault_id=faults_before,
+    )
+    lap("records_faults")
+    return ChunkOutput(records, faults, n_events, by_type, n_clean, norm)
+
+
+def generate(
+    spec: GenerateSpec,
+    progress: Callable[[str], None] | None = None,
+    *,
+    chunk_users: int | None = None,
+) -> GenerateResult:
+    """Generate the catalog and daily event files described by ``spec`` into ``spec.out``.
+
+    Users are simulated and written in chunks (``chunk_bounds``), so memory stays bounded
+    whatever the size. ``chunk_users`` overrides the chunk size, for tests only: it changes
+    the output.
+    """
     spec.validate()
     out = Path(spec.out)
     _check_out(out)
@@ -131,11 +258,12 @@ def generate(spec: GenerateSpec, progress: Callable[[str], None] | None = None) 
     rngs = [np.random.default_rng(s) for s in seeds]
     timings: dict[str, float] = {}
     clock = time.perf_counter()
+    started = clock
 
     def lap(name: str) -> None:
         nonlocal clock
         now = time.perf_counter()
-        timings[name] = round(now - clock, 3)
+        timings[name] = round(timings.get(name, 0.0) + now - clock, 3)
         clock = now
 
     say("catalog")
@@ -145,27 +273,15 @@ def generate(spec: GenerateSpec, progress: Callable[[str], None] | None = None) 
         catalog = build_catalog(rngs[0], spec.n_series, spec.start, spec.days)
     say("users")
     users = build_users(rngs[1], spec.users, spec.days, launches=spec.launches)
+    # population-level state, computed once for every chunk
+    taste_balance = launch_taste_balance(users, catalog) if spec.launches else None
     lap("catalog_users")
-    say("viewing simulation")
-    sim = simulate(
-        rngs[2], users, catalog, spec.days, spec.start.weekday(), spec.exits, spec.weak_scenes
-    )
-    lap("simulate")
-    say("events")
-    start_ms = int(dt.datetime.combine(spec.start, dt.time(), dt.UTC).timestamp() * 1000)
-    events = build_events(rngs[3], sim, users, catalog, spec.days, start_ms)
-    lap("events")
-    records = logical_records(
-        events.with_columns(ts_ms=pl.col("ts_ms") - start_ms), users, catalog, spec.fmt
-    ).with_columns(ts_ms=pl.col("ts_ms") + start_ms)
-    records, faults = inject_faults(rngs[4], records, spec.dirty, spec.fmt, spec.days)
-    lap("records_faults")
+    bounds = chunk_bounds(spec.users, spec.days, chunk_users)
 
     parent = out.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
     try:
-        say("writing files")
         catalog_dir = staging / "catalog"
         catalog_dir.mkdir()
         if spec.fmt == "parquet":
@@ -174,18 +290,56 @@ def generate(spec: GenerateSpec, progress: Callable[[str], None] | None = None) 
         else:
             catalog.series.write_csv(catalog_dir / "series.csv")
             catalog.episodes.write_csv(catalog_dir / "episodes.csv")
-        paths, located, per_file = write_event_files(
-            records, staging / "events", spec.fmt, spec.gzip, spec.start, spec.days, rngs[5]
-        )
-        faults = faults.join(located, on="fault_id", how="left").sort("file", "record_number")
+        affinity_norm: tuple[float, float] | None = None
+        n_events = n_records = n_clean = n_faults = max_chunk = 0
+        by_type: dict[str, int] = {}
+        fault_parts: list[pl.DataFrame] = []
+        with EventFileWriter(
+            staging / "events", spec.fmt, spec.gzip, spec.start, spec.days
+        ) as writer:
+            for i, (lo, hi) in enumerate(bounds):
+                say(f"chunk {i + 1}/{len(bounds)}: users {lo:,}-{hi - 1:,} of {spec.users:,}")
+                streams = chunk_streams(spec.seed, rngs, i, len(bounds))
+                part = generate_chunk(
+                    spec,
+                    catalog,
+                    users.slice(lo, hi),
+                    streams,
+                    taste_balance=taste_balance,
+                    affinity_norm=affinity_norm,
+                    faults_before=n_faults,
+                    records_before=n_clean,
+                    timings=timings,
+                )
+                clock = time.perf_counter()
+                affinity_norm = affinity_norm or part.affinity_norm  # the first chunk's
+                located = writer.write(part.records, streams.write, last=i == len(bounds) - 1)
+                fault_parts.append(part.faults.join(located, on="fault_id", how="left"))
+                lap("write")
+                n_events += part.n_events
+                n_records += part.records.height
+                n_clean += part.n_clean_records
+                n_faults += part.faults.height
+                max_chunk = max(max_chunk, part.records.height)
+                for kind, count in part.events_by_type.items():
+                    by_type[kind] = by_type.get(kind, 0) + count
+                del part, located
+                elapsed = time.perf_counter() - started
+                say(
+                    f"chunk {i + 1}/{len(bounds)} written: {n_events:,} events so far, "
+                    f"{n_events / max(elapsed, 1e-9):,.0f} events/s"
+                )
+        say("manifest")
+        faults = pl.concat(fault_parts).sort("file", "record_number")
         manifest = _manifest(
             spec,
             catalog.series.height,
             catalog.episodes.height,
-            events,
-            records.height,
+            n_events,
+            by_type,
+            n_records,
             faults,
-            per_file,
+            writer.per_file(),
         )
         if spec.launches:
             manifest["series"] = _planted_series(catalog)
@@ -203,14 +357,16 @@ def generate(spec: GenerateSpec, progress: Callable[[str], None] | None = None) 
             shutil.rmtree(staging, ignore_errors=True)
     return GenerateResult(
         out=out,
-        event_files=[out / "events" / p.name for p in paths],
+        event_files=[out / "events" / p.name for p in writer.paths],
         n_series=catalog.series.height,
         n_episodes=catalog.episodes.height,
         n_users=spec.users,
-        n_events=events.height,
-        n_records=records.height,
+        n_events=n_events,
+        n_records=n_records,
         n_faults=faults.height,
         seconds=timings,
+        n_chunks=len(bounds),
+        max_chunk_records=max_chunk,
     )
 
 
@@ -240,7 +396,8 @@ def _manifest(
     spec: GenerateSpec,
     n_series: int,
     n_episodes: int,
-    events: pl.DataFrame,
+    n_events: int,
+    events_by_type: dict[str, int],
     n_records: int,
     faults: pl.DataFrame,
     per_file: pl.DataFrame,
@@ -292,10 +449,10 @@ def _manifest(
         "counts": {
             "series": n_series,
             "episodes": n_episodes,
-            "events": events.height,
+            "events": n_events,
             "records": n_records,
             "faults": faults.height,
-            "events_by_type": dict(sorted(events.group_by("event_type").len().iter_rows())),
+            "events_by_type": dict(sorted(events_by_type.items())),
         },
         "faults_file": "faults.csv" if faults.height else None,
         "faults_by_kind": dict(sorted(faults.group_by("kind").len().iter_rows())),

@@ -45,18 +45,28 @@ def _str_or_null(values: np.ndarray, keep: np.ndarray) -> pl.Series:
 
 
 def inject_faults(
-    rng: np.random.Generator, rec: pl.DataFrame, rate: float, fmt: str, n_days: int
+    rng: np.random.Generator,
+    rec: pl.DataFrame,
+    rate: float,
+    fmt: str,
+    n_days: int,
+    *,
+    n_faults: int | None = None,
+    first_fault_id: int = 0,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Apply faults to ``rate`` × records; returns the records and one row per fault.
 
     The fault table has ``fault_id`` (matching the record's ``fault_id`` column), ``kind``,
-    ``expected`` (loaded / duplicate / quarantined), ``reason`` and ``event_id``.
+    ``expected`` (loaded / duplicate / quarantined), ``reason`` and ``event_id``. A streamed
+    generation passes each chunk's share of the total as ``n_faults`` and numbers the faults
+    on from ``first_fault_id`` (ghost series ids stay unique across chunks).
     """
     rec = rec.with_columns(
         fault_id=pl.lit(None, dtype=pl.Int64), order=pl.col("order").cast(pl.Float64)
     )
     n = rec.height
-    n_faults = int(round(rate * n))
+    if n_faults is None:
+        n_faults = int(round(rate * n))
     empty = pl.DataFrame(
         schema={
             "fault_id": pl.Int64,
@@ -89,7 +99,7 @@ def inject_faults(
     )
     kind = np.where((kind == "late") & (file_day >= n_days - 1), "duplicate", kind)
 
-    fault_id = np.arange(n_faults)
+    fault_id = np.arange(n_faults) + first_fault_id
     reason = np.full(n_faults, "", dtype=object)
     expected = np.full(n_faults, "quarantined", dtype=object)
     expected[kind == "duplicate"] = "duplicate"

@@ -90,6 +90,10 @@ class Users:
     def __len__(self) -> int:
         return len(self.user_id)
 
+    def slice(self, lo: int, hi: int) -> Users:
+        """Users ``lo`` to ``hi - 1`` (a chunk of a streamed generation), ids unchanged."""
+        return Users(**{name: getattr(self, name)[lo:hi] for name in self.__dataclass_fields__})
+
 
 def build_users(rng: np.random.Generator, n_users: int, days: int, launches: bool = False) -> Users:
     """Draw ``n_users`` users, some present at the start and the rest arriving every day.

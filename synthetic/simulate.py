@@ -46,6 +46,16 @@ class Simulation:
 
     views: pl.DataFrame
     journeys: pl.DataFrame
+    affinity_norm: tuple[float, float] = (0.0, 1.0)  # the taste fit's mean and sd used
+
+
+def launch_taste_balance(users: Users, catalog: Catalog) -> np.ndarray:
+    """Launch mode: the per-story taste offsets, on the first ``BALANCE_USERS`` users.
+
+    A population-level quantity: a streamed generation computes it once on the whole
+    population and passes it to every chunk's ``simulate``.
+    """
+    return taste_offsets(users.taste, catalog.story_embedding, LAUNCH_TASTE_WEIGHT)
 
 
 def _weekday_weight(day: np.ndarray, start_weekday: int) -> np.ndarray:
@@ -87,17 +97,22 @@ def _choose_series(
     user_idx: np.ndarray,
     t_ms: np.ndarray,
     k: int = 1,
+    taste_balance: np.ndarray | None = None,
 ) -> np.ndarray:
     """Gumbel-max sampling of the version each journey starts, in chunks of journeys.
 
     With ``k > 1`` returns each journey's ``k`` best versions, best first (journeys × k).
+    ``taste_balance`` (launch mode) is the per-story offsets of ``launch_taste_balance``;
+    computed from ``users`` when not given.
     """
     story = catalog.story_of_version
     log_pop = np.log(catalog.story_popularity[story])
     emb = catalog.story_embedding[story]
     is_original = catalog.is_original
     if catalog.launch is not None:  # launch mode: taste decides who, appeal how many
-        balance = taste_offsets(users.taste, catalog.story_embedding, LAUNCH_TASTE_WEIGHT)[story]
+        if taste_balance is None:
+            taste_balance = launch_taste_balance(users, catalog)
+        balance = taste_balance[story]
     k = min(k, len(story))
     choice = np.empty((len(user_idx), k) if k > 1 else len(user_idx), dtype=np.int64)
     chunk = max(1, 4_000_000 // max(len(story), 1))
@@ -173,15 +188,27 @@ def simulate(
     start_weekday: int,
     exit_model: str = "classic",
     weak_scenes: tuple[WeakScene, ...] = (),
+    *,
+    taste_balance: np.ndarray | None = None,
+    affinity_norm: tuple[float, float] | None = None,
 ) -> Simulation:
-    """Run the viewing simulation; returns one row per episode view with its timing."""
+    """Run the viewing simulation; returns one row per episode view with its timing.
+
+    ``users`` may be one chunk of the population: users do not interact, and the two
+    population-level quantities come from outside when given (so every chunk uses the same):
+    ``taste_balance`` (launch mode, ``launch_taste_balance`` of the whole population) and
+    ``affinity_norm``, the mean and sd that standardize the journeys' taste fit (otherwise
+    those of these journeys; the result's ``affinity_norm`` says which were used).
+    """
     user_idx, t_start = _journey_starts(rng, users, days, start_weekday)
     if catalog.launch is None:
         version = _choose_series(rng, users, catalog, user_idx, t_start)
     else:
         # launch mode: a user who already started the best-scoring story starts their best
         # one not yet started (over a long period a user works through their favourites)
-        candidates = _choose_series(rng, users, catalog, user_idx, t_start, k=REPICK_CANDIDATES)
+        candidates = _choose_series(
+            rng, users, catalog, user_idx, t_start, k=REPICK_CANDIDATES, taste_balance=taste_balance
+        )
         version = _first_unstarted(candidates, catalog.story_of_version, user_idx, t_start)
         found = version >= 0
         user_idx, t_start, version = user_idx[found], t_start[found], version[found]
@@ -204,7 +231,9 @@ def simulate(
         users.taste[user_idx],
         catalog.story_embedding[catalog.story_of_version[version]],
     )
-    aff_z = (affinity - affinity.mean()) / (affinity.std() + 1e-9)
+    if affinity_norm is None:
+        affinity_norm = (float(affinity.mean()), float(affinity.std())) if n_j else (0.0, 1.0)
+    aff_z = (affinity - affinity_norm[0]) / (affinity_norm[1] + 1e-9)
 
     # entry episode: most start at 1, a few arrive mid-series from a deep link or a trailer
     mid_entry = rng.random(n_j) < 0.04
@@ -425,4 +454,4 @@ def simulate(
         # app sessions that begin inside the data (each still opens with its app_open)
         views = views.filter(pl.col("sitting_start").min().over("user", "app_session") >= 0)
     views = views.sort(["user", "view_start_ms", "journey"])
-    return Simulation(views=views, journeys=journeys)
+    return Simulation(views=views, journeys=journeys, affinity_norm=affinity_norm)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import resource
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +181,127 @@ def day_name(start: dt.date, day: int) -> str:
     return (start + dt.timedelta(days=int(day))).isoformat()
 
 
+ROW_GROUP_SIZE = 256_000
+
+
+def _allow_open_files(needed: int) -> None:
+    """Raise this process's soft limit on open files if one file per day needs it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+class EventFileWriter:
+    """The daily event files, written incrementally: one open file per day.
+
+    Each ``write`` call takes one chunk's records (with ``file_day`` and ``order``) and
+    appends each day's part to that day's file: a row group (or more) of the day's Parquet
+    file, or the next lines of its JSON Lines stream (one gzip stream per file, mtime 0).
+    Record numbers run on across calls, so fault locations are file-wide. Only the chunk is
+    held in memory; what stays is a few counters per file (and, for gzip, a compressor).
+    A single ``write`` gives the same bytes as writing each file whole.
+    """
+
+    def __init__(
+        self, out_dir: Path, fmt: str, gzip_json: bool, start: dt.date, n_days: int
+    ) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _allow_open_files(n_days + 256)
+        self.fmt, self.gzip_json, self.start, self.n_days = fmt, gzip_json, start, n_days
+        self.suffix = ".parquet" if fmt == "parquet" else (".jsonl.gz" if gzip_json else ".jsonl")
+        self.paths = [out_dir / f"events_{day_name(start, d)}{self.suffix}" for d in range(n_days)]
+        self.records = np.zeros(n_days, dtype=np.int64)  # written so far, per file
+        self.writes = np.zeros(n_days, dtype=np.int64)  # non-empty parts written, per file
+        self._parquet: list[pq.ParquetWriter] = []
+        self._raw: list = []
+        self._gz: list[gzip.GzipFile] = []
+        for path in self.paths:
+            if fmt == "parquet":
+                self._parquet.append(pq.ParquetWriter(path, PARQUET_SCHEMA, compression="zstd"))
+            else:
+                raw = open(path, "wb")  # noqa: SIM115 - closed in close()
+                self._raw.append(raw)
+                if gzip_json:
+                    self._gz.append(
+                        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=5)
+                    )
+
+    def file_name(self) -> pl.Expr:
+        """The ``events/...`` name of the file of each record's ``file_day``."""
+        return (
+            pl.lit("events/events_")
+            + (pl.lit(self.start) + pl.duration(days=pl.col("file_day"))).dt.strftime("%Y-%m-%d")
+            + pl.lit(self.suffix)
+        )
+
+    def write(self, rec: pl.DataFrame, rng: np.random.Generator, last: bool = True) -> pl.DataFrame:
+        """Append one chunk's records; returns each faulty record's file and record number.
+
+        ``last`` says no chunk follows: a file that got no record at all then receives its
+        empty part (an empty Parquet file has the same bytes as a file written whole).
+        """
+        rec = rec.sort(["file_day", "order"]).with_columns(
+            record_number=pl.int_range(1, pl.len() + 1).over("file_day")
+        )
+        if self.fmt == "parquet":
+            ts = pl.from_epoch("ts_ms", time_unit="ms").dt.replace_time_zone("UTC").alias("ts")
+            body = rec.select([ts if name == "ts" else name for name in PARQUET_SCHEMA.names])
+        else:
+            body = rec
+            cut = rng.uniform(0.2, 0.8, size=rec.height)
+        days = rec["file_day"].to_numpy()
+        bounds = np.searchsorted(days, np.arange(self.n_days + 1))
+        offset = self.records.copy()
+        for day in range(self.n_days):
+            lo, hi = int(bounds[day]), int(bounds[day + 1])
+            if hi == lo and not (last and self.writes[day] == 0):
+                continue
+            part = body.slice(lo, hi - lo)
+            if self.fmt == "parquet":
+                table = part.to_arrow().cast(PARQUET_SCHEMA)
+                self._parquet[day].write_table(table, row_group_size=ROW_GROUP_SIZE)
+            else:
+                # one day at a time keeps only that day's JSON text in memory
+                lines = pl.DataFrame({"line": serialize_json(part, cut[lo:hi])})
+                buf = io.BytesIO()
+                if lines.height:
+                    lines.write_csv(buf, include_header=False, quote_style="never")
+                data = buf.getvalue()
+                if data:
+                    (self._gz[day] if self.gzip_json else self._raw[day]).write(data)
+            self.records[day] += hi - lo
+            self.writes[day] += 1
+        faulty = rec.filter(pl.col("fault_id").is_not_null())
+        before = offset[faulty["file_day"].to_numpy()]  # records of earlier chunks in the file
+        return faulty.select(
+            "fault_id",
+            self.file_name().alias("file"),
+            (pl.col("record_number").cast(pl.Int64) + pl.Series(before, dtype=pl.Int64)),
+        )
+
+    def per_file(self) -> pl.DataFrame:
+        """The record count of every file."""
+        return pl.DataFrame(
+            {"file_day": np.arange(self.n_days, dtype=np.int64), "records": self.records}
+        ).select(self.file_name().alias("file"), pl.col("records").cast(pl.Int64))
+
+    def close(self) -> None:
+        for writer in self._parquet:
+            writer.close()
+        for gz in self._gz:
+            gz.close()
+        for raw in self._raw:
+            raw.close()
+        self._parquet, self._gz, self._raw = [], [], []
+
+    def __enter__(self) -> EventFileWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def write_event_files(
     rec: pl.DataFrame,
     out_dir: Path,
@@ -189,63 +311,11 @@ def write_event_files(
     n_days: int,
     rng: np.random.Generator,
 ) -> tuple[list[Path], pl.DataFrame, pl.DataFrame]:
-    """Write one file per day.
+    """Write one file per day from all the records at once.
 
     Returns the paths, each faulty record's file and 1-based record number, and the record
     count of every file.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    rec = rec.sort(["file_day", "order"]).with_columns(
-        record_number=pl.int_range(1, pl.len() + 1).over("file_day")
-    )
-    if fmt == "parquet":
-        ts = pl.from_epoch("ts_ms", time_unit="ms").dt.replace_time_zone("UTC").alias("ts")
-        body = rec.select([ts if name == "ts" else name for name in PARQUET_SCHEMA.names])
-    else:
-        body = rec
-        cut = rng.uniform(0.2, 0.8, size=rec.height)
-    suffix = ".parquet" if fmt == "parquet" else (".jsonl.gz" if gzip_json else ".jsonl")
-    days = rec["file_day"].to_numpy()
-    bounds = np.searchsorted(days, np.arange(n_days + 1))
-    paths: list[Path] = []
-    for day in range(n_days):
-        lo, hi = int(bounds[day]), int(bounds[day + 1])
-        part = body.slice(lo, hi - lo)
-        path = out_dir / f"events_{day_name(start, day)}{suffix}"
-        if fmt != "parquet":
-            # one day at a time keeps only that day's JSON text in memory
-            part = pl.DataFrame({"line": serialize_json(part, cut[lo:hi])})
-        if fmt == "parquet":
-            table = part.to_arrow().cast(PARQUET_SCHEMA)
-            pq.write_table(table, path, compression="zstd", row_group_size=256_000)
-        else:
-            buf = io.BytesIO()
-            if part.height:
-                part.write_csv(buf, include_header=False, quote_style="never")
-            data = buf.getvalue()
-            if gzip_json:
-                with (
-                    open(path, "wb") as raw,
-                    gzip.GzipFile(
-                        filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=5
-                    ) as gz,
-                ):
-                    gz.write(data)
-            else:
-                path.write_bytes(data)
-        paths.append(path)
-    file_name = (
-        pl.lit("events/events_")
-        + (pl.lit(start) + pl.duration(days=pl.col("file_day"))).dt.strftime("%Y-%m-%d")
-        + pl.lit(suffix)
-    )
-    located = rec.filter(pl.col("fault_id").is_not_null()).select(
-        "fault_id", file_name.alias("file"), pl.col("record_number").cast(pl.Int64)
-    )
-    counts = rec.group_by("file_day").agg(records=pl.len())
-    per_file = (
-        pl.DataFrame({"file_day": np.arange(n_days, dtype=np.int64)})
-        .join(counts, on="file_day", how="left")
-        .select(file_name.alias("file"), pl.col("records").fill_null(0).cast(pl.Int64))
-    )
-    return paths, located, per_file
+    with EventFileWriter(out_dir, fmt, gzip_json, start, n_days) as writer:
+        located = writer.write(rec, rng)
+    return writer.paths, located, writer.per_file()

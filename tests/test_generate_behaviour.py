@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture(scope="module")
-def con(medium_parquet: Path) -> duckdb.DuckDBPyConnection:
+@pytest.fixture(scope="module", params=["medium_parquet", "medium_parquet_chunked"])
+def con(request: pytest.FixtureRequest) -> duckdb.DuckDBPyConnection:
+    """Every statistic on the data set generated whole and in 12 chunks of users."""
+    medium_parquet: Path = request.getfixturevalue(request.param)
     c = duckdb.connect()
     c.execute("SET TimeZone = 'UTC'")
     c.execute(

@@ -25,7 +25,18 @@ def _catalog(out: Path) -> tuple[dict[str, int], set[str]]:
     )
 
 
-@pytest.mark.parametrize("fixture", ["dirty_jsonl", "dirty_segment", "dirty_parquet"])
+@pytest.mark.parametrize(
+    "fixture",
+    [
+        "dirty_jsonl",
+        "dirty_segment",
+        "dirty_parquet",
+        # generated in chunks of 37 users: fault locations run on across chunks
+        "dirty_jsonl_chunked",
+        "dirty_segment_chunked",
+        "dirty_parquet_chunked",
+    ],
+)
 def test_fault_manifest_matches_an_independent_classification(
     fixture: str, request: pytest.FixtureRequest
 ) -> None:

@@ -153,11 +153,13 @@ def residual(y: np.ndarray, x: np.ndarray) -> np.ndarray:
     return y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
 
 
-@pytest.fixture(scope="module")
-def launch_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """2,000 users × 70 days in launch mode (about 2 M events, ~6 s)."""
+@pytest.fixture(scope="module", params=[None, 250], ids=["whole", "chunked"])
+def launch_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """2,000 users × 70 days in launch mode (about 2 M events, ~6 s), generated whole and in
+    chunks of 250 users: the planted truths hold either way."""
     out = tmp_path_factory.mktemp("gen") / "launches"
-    generate(GenerateSpec(users=2000, days=70, seed=7, out=out, fmt="parquet", launches=True))
+    spec = GenerateSpec(users=2000, days=70, seed=7, out=out, fmt="parquet", launches=True)
+    generate(spec, chunk_users=request.param)
     return out
 
 
