@@ -86,7 +86,8 @@ ORDER BY p.user_id, p.last_watched_at DESC, p.series_id
 
 def activity_table(con: duckdb.DuckDBPyConnection, days: int = ACTIVITY_DAYS) -> pl.DataFrame:
     """The activity rows from the warehouse's ``analytics`` tables (columns of ``SCHEMA``)."""
-    frame = con.execute(SQL, {"days": int(days)}).pl()
+    frame = pl.from_arrow(con.sql(SQL, params={"days": int(days)}).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
     return frame.select(list(SCHEMA)).cast(SCHEMA)  # type: ignore[arg-type]
 
 
