@@ -23,7 +23,6 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 ACTIVITY_DAYS = 30
@@ -116,21 +115,22 @@ def write_activity(path: Path, frame: pl.DataFrame, as_of: dt.datetime | None = 
 
 
 def read_activity(path: Path) -> tuple[pl.DataFrame, str | None]:
-    """The published activity and its ``as_of`` (``ValueError`` for a bad file)."""
+    """The published activity and its ``as_of`` (``ValueError`` for a bad file).
+
+    Read with polars (pyarrow's first ``read_table`` in a process costs seconds of imports).
+    """
+    name = Path(path).name
     try:
-        table: pa.Table = pq.read_table(path)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise ValueError(f"{Path(path).name} is unreadable: {exc}") from None
-    meta = table.schema.metadata or {}
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
+        frame = pl.read_parquet(path)
+        meta = pl.read_parquet_metadata(path)
+    except Exception as exc:  # polars raises several types for a damaged file
+        raise ValueError(f"{name} is unreadable: {type(exc).__name__}: {exc}") from None
     missing = [c for c in SCHEMA if c not in frame.columns]
     if missing:
-        raise ValueError(f"{Path(path).name} lacks column(s) {', '.join(missing)}")
+        raise ValueError(f"{name} lacks column(s) {', '.join(missing)}")
     for col, dtype in SCHEMA.items():
         if frame.schema[col] != dtype:
-            raise ValueError(f"{Path(path).name}: {col} must be {dtype}, got {frame.schema[col]}")
+            raise ValueError(f"{name}: {col} must be {dtype}, got {frame.schema[col]}")
     if frame["user_id"].null_count() or frame["series_id"].null_count():
-        raise ValueError(f"{Path(path).name} has null user or series ids")
-    as_of = meta.get(b"as_of")
-    return frame, as_of.decode() if as_of else None
+        raise ValueError(f"{name} has null user or series ids")
+    return frame, meta.get("as_of")

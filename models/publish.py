@@ -191,6 +191,10 @@ def bundle_content(
             "production_type",
             "is_dubbed",
             "original_series_id",
+            # what the API's items show and its "new releases" row orders by
+            "n_episodes",
+            "free_episodes",
+            "release_date",
         ),  # fmt: skip
         popular=popular,
         history_indptr=X.indptr.astype(np.int32),

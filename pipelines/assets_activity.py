@@ -19,7 +19,7 @@ def viewer_activity(store: CliffhangerStore) -> dg.MaterializeResult:
         frame = activity_table(con, ACTIVITY_DAYS)
         as_of = con.execute("SELECT max(started_at) FROM analytics.episode_views").fetchone()
     stamp = as_of[0] if as_of else None
-    path = write_activity(store.paths().models_dir / "activity.parquet", frame)
+    path = write_activity(store.paths().models_dir / "activity.parquet", frame, as_of=stamp)
     return dg.MaterializeResult(
         metadata={
             "rows": frame.height,
