@@ -115,9 +115,11 @@ def write_activity(home: Path, n_users: int, n_stories: int, share: float = 0.2)
 
 
 @contextlib.contextmanager
-def server(cmd: list[str], env: dict, log_path: Path, url: str) -> Iterator[subprocess.Popen]:
+def server(
+    cmd: list[str], env: dict, log_path: Path, url: str, cwd: Path = ROOT
+) -> Iterator[subprocess.Popen]:
     log = open(log_path, "ab")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip
     try:
         api_load._wait_healthy(url, proc, timeout=300)
@@ -165,6 +167,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--before",
+        type=Path,
+        help="a source tree of an earlier version (e.g. `git archive <commit> | tar -x -C "
+        "DIR`): adds its next-series as a stage of each round, to see what the new fields cost",
+    )
     args = ap.parse_args(argv)
     if shutil.which("wrk") is None:
         sys.exit("api_home_load: wrk is not installed (Debian: apt-get install -y wrk)")
@@ -181,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     wrk_env = dict(env, API_LOAD_USERS=str(args.users), API_LOAD_STORIES=str(args.stories))
     uvicorn_opts = ["--no-access-log", "--loop", "uvloop", "--http", "httptools"]
     stages: dict[str, list[dict]] = {"bare": [], "next-series": [], "home": []}
+    if args.before:
+        stages["next-series-before"] = []
     bare_port, api_port = api_load._free_port(), api_load._free_port()
     bare_url, api_url = f"http://127.0.0.1:{bare_port}", f"http://127.0.0.1:{api_port}"
     bare_cmd = [sys.executable, "-m", "uvicorn", "benchmarks.api_home_load:bare_app",
@@ -200,6 +210,13 @@ def main(argv: list[str] | None = None) -> None:
                 run(api_url, HOME_LUA, warm, wrk_env)
             stages["next-series"].append(run(api_url, api_load.LUA, args, wrk_env))
             stages["home"].append(run(api_url, HOME_LUA, args, wrk_env))
+        if args.before:
+            before_env = dict(env, PYTHONPATH=str(args.before.resolve()))
+            with server(api_cmd, before_env, log_path, api_url, cwd=args.before.resolve()):
+                if args.warmup:
+                    warm = argparse.Namespace(**{**vars(args), "seconds": args.warmup})
+                    run(api_url, api_load.LUA, warm, wrk_env)
+                stages["next-series-before"].append(run(api_url, api_load.LUA, args, wrk_env))
     lines = sum(len(p.read_bytes().splitlines()) for p in served.glob("*/*.jsonl"))
     summary = {name: _summary(runs) for name, runs in stages.items()}
     ns, page = summary["next-series"], summary["home"]
@@ -259,6 +276,12 @@ def render(r: dict) -> str:
         for name, s in r["stages"].items()
     )
     q, t = r["ratios"], r["targets_met"]
+    before = ""
+    if "next_series_vs_before_req_per_s" in q:
+        before = (
+            f"- next-series / the same endpoint before this change (`--before`): req/s "
+            f"**{q['next_series_vs_before_req_per_s']}×**, p99 **{q['next_series_vs_before_p99']}×**.\n"
+        )
     return f"""# api_home_load — home vs next-series vs a bare endpoint, same run
 
 Run of {r["at"]}: {r["users"]:,} users × {r["stories"]:,} stories (2 languages), viewer
@@ -276,7 +299,7 @@ Ratios (median over rounds of the same-round ratio):
   **{q["next_series_vs_bare_p99"]}×** (target ≤ 2×): {"met" if t["next_series_api_load"] else "NOT met"};
 - home / next-series: p99 **{q["home_vs_next_series_p99"]}×** (target ≤ 2×):
   {"met" if t["home_p99_le_2x_next_series"] else "NOT met"}; req/s {q["home_vs_next_series_req_per_s"]}×.
-
+{before}
 The API wrote {r["served_log_lines"]:,} served-log lines meanwhile (one per next-series
 response, one per home row).
 """

@@ -10,16 +10,17 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import random
 import re
 import threading
 import time
-import uuid
 from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
@@ -413,21 +414,30 @@ def parse_next_series(
 def item_json(model: ServingModel, it: Item, position: int) -> dict[str, Any]:
     """An item as the API shows it: catalogue fields and the rank-based score."""
     row = model.series_row.get(it.series_id)
-    info = model.series_info[row] if row is not None else _NO_INFO
-    return {
-        "series_id": it.series_id,
-        "title": info["title"],
-        "language": it.language,
-        "n_episodes": info["n_episodes"],
-        "free_episodes": info["free_episodes"],
-        "production_type": info["production_type"],
-        "score": round(1.0 / position, 6),
-        "source": it.source,
-        "reason": it.reason,
-    }
+    out = (
+        dict(model.series_info[row]) if row is not None else {"series_id": it.series_id, **_NO_INFO}
+    )
+    out["language"] = it.language
+    out["score"] = round(1.0 / position, 6)
+    out["source"] = it.source
+    out["reason"] = it.reason
+    return out
 
 
 _NO_INFO = {"title": None, "n_episodes": None, "free_episodes": None, "production_type": None}
+
+
+def new_request_id() -> str:
+    """32 lowercase hex characters, fresh per response (a 128-bit random number: the same
+    format as ``uuid4().hex``, without its system call; ids need to be unique, not secret)."""
+    return f"{random.getrandbits(128):032x}"
+
+
+class FastJSONResponse(JSONResponse):
+    """JSON rendered by orjson (the API's responses are plain dicts of str, int, float)."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def logged_items(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -636,11 +646,11 @@ def create_app(
             metrics.fallbacks.labels("model" if model.full else "no_model").inc()
         if not rec.personalized and model.full:
             metrics.unknown_users.inc()
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         items = [item_json(model, it, p) for p, it in enumerate(rec.items, start=1)]
         log_served(request_id, user_id, "next-series", "next-series", model, variant,
                    experiment, items, served_at())  # fmt: skip
-        return JSONResponse(
+        return FastJSONResponse(
             {
                 "user_id": user_id,
                 "request_id": request_id,
@@ -681,11 +691,11 @@ def create_app(
             return _error(404, f"unknown series {series_id!r}")
         except NotAvailable as exc:
             return _error(503, str(exc))
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         items = [item_json(model, it, p) for p, it in enumerate(found, start=1)]
         log_served(request_id, None, "similar", "similar", model, variant, experiment, items,
                    served_at())  # fmt: skip
-        return JSONResponse(
+        return FastJSONResponse(
             {
                 "series_id": series_id,
                 "request_id": request_id,
@@ -742,7 +752,7 @@ def create_app(
         model = serving_model()
         if isinstance(model, JSONResponse):
             return model
-        return JSONResponse({"user_id": user_id, "items": continue_items(model, user_id, k)})  # type: ignore[arg-type]
+        return FastJSONResponse({"user_id": user_id, "items": continue_items(model, user_id, k)})  # type: ignore[arg-type]
 
     @app.get(
         "/v1/users/{user_id}/home",
@@ -777,12 +787,12 @@ def create_app(
             page = home_rows(model, user_id, k, language)  # type: ignore[arg-type]
         except UnknownLanguage:
             return _error(422, f"no series in language {language!r}")
-        request_id = uuid.uuid4().hex
+        request_id = new_request_id()
         at = served_at()
         for row in page["rows"]:
             log_served(request_id, user_id, "home", f"home:{row['name']}", model, variant,
                        experiment, row["items"], at)  # fmt: skip
-        return JSONResponse(
+        return FastJSONResponse(
             {
                 "user_id": user_id,
                 "request_id": request_id,

@@ -190,9 +190,11 @@ class ServingModel:
             return series[name].to_list() if name in series.columns else [None] * series.height
 
         self.series_info: list[dict[str, Any]] = [
-            {"title": t, "n_episodes": n, "free_episodes": f, "production_type": p}
-            for t, n, f, p in zip(column("title"), column("n_episodes"),
-                                  column("free_episodes"), column("production_type"), strict=True)
+            {"series_id": i, "title": t, "n_episodes": n, "free_episodes": f,
+             "production_type": p}
+            for i, t, n, f, p in zip(column("series_id"), column("title"), column("n_episodes"),
+                                     column("free_episodes"), column("production_type"),
+                                     strict=True)
         ]  # fmt: skip
         # newest first per language (release_date, then series id); none without the column
         self.new_releases: dict[int, np.ndarray] = {}

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import json
 import logging
 import os
 import re
@@ -30,6 +29,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 log = logging.getLogger("cliffhanger.serving")
 
 #: lines waiting for the writer thread at most; more are dropped (and counted)
@@ -39,10 +40,18 @@ FLUSH_INTERVAL = 0.25
 _OPEN_RE = re.compile(r"^served-(\d{2})-(\d+)-([0-9a-f]{8})\.jsonl\.open$")
 
 
+_SECOND: list = [None, ""]  # the last second formatted: (int second, "2026-12-02T13:04:05")
+
+
 def served_at(now: float | None = None) -> str:
-    """``2026-12-02T13:04:05.123Z``: a UTC time with milliseconds."""
-    t = dt.datetime.fromtimestamp(time.time() if now is None else now, dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    """``2026-12-02T13:04:05.123Z``: a UTC time with milliseconds (the second's text is
+    cached: formatting a datetime costs more than the rest of a request's logging)."""
+    now = time.time() if now is None else now
+    second = int(now)
+    if _SECOND[0] != second:
+        text = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _SECOND[0], _SECOND[1] = second, text
+    return f"{_SECOND[1]}.{int((now - second) * 1000):03d}Z"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -169,7 +178,7 @@ class ServedLog:
                     hour = line_hour
                 elif line_hour != hour:
                     break
-                lines.append(json.dumps(record, separators=(", ", ": "), ensure_ascii=False))
+                lines.append(orjson.dumps(record).decode())
                 pending.popleft()
             self._write(hour, lines)
         now_hour = served_at(self.clock())[:13]
