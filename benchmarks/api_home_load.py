@@ -246,6 +246,15 @@ def main(argv: list[str] | None = None) -> None:
             statistics.median(rps(h) / rps(n) for _, n, h in rounds), 3
         ),  # fmt: skip
     }
+    if args.before:
+        pairs = list(zip(stages["next-series"], stages["next-series-before"], strict=True))
+        ratios["next_series_vs_before_req_per_s"] = round(
+            statistics.median(rps(n) / rps(o) for n, o in pairs), 3
+        )
+        ratios["next_series_vs_before_p99"] = round(
+            statistics.median(n["latency_us"]["p99"] / o["latency_us"]["p99"] for n, o in pairs),
+            3,
+        )
     targets = {
         "next_series_api_load": ratios["next_series_vs_bare_req_per_s"] >= 0.6
         and ratios["next_series_vs_bare_p99"] <= 2 and ns["errors"] == 0,

@@ -340,6 +340,12 @@ class ServingModel:
                 return found
         return None
 
+    def _mask(self, stories: np.ndarray) -> np.ndarray:
+        """A boolean array over the stories, true at ``stories`` (cheaper than ``np.isin``)."""
+        mask = np.zeros(self.n_stories, dtype=bool)
+        mask[stories] = True
+        return mask
+
     def fold_in(self, stories: np.ndarray) -> np.ndarray:
         """Scores (float32) of every story for a viewer the model never saw, from the stories
         they started: the item-item kernel (binary history) over the bundle's similarity."""
@@ -439,7 +445,7 @@ class ServingModel:
                 continue
             stories, scores = ranked
             if blocked is not None and len(blocked):
-                keep = ~np.isin(stories, blocked)
+                keep = ~self._mask(blocked)[stories]
                 stories, scores = stories[keep], scores[keep]
                 if not len(stories):
                     continue
@@ -589,7 +595,7 @@ class ServingModel:
         if stories is None:
             return []
         if blocked is not None and len(blocked):
-            stories = stories[~np.isin(stories, blocked)]
+            stories = stories[~self._mask(blocked)[stories]]
         stories = stories[:k]
         scores = -np.arange(len(stories), dtype=np.float64)
         return self._items(stories, scores, li, "new_release")
