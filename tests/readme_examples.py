@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -38,9 +39,13 @@ def check(base_url: str, readme: Path = README) -> int:
     found = examples(readme)
     assert len(found) >= 5, found
     for path, pairs in found:
-        with urllib.request.urlopen(base_url + path, timeout=10) as resp:  # noqa: S310 (loopback)
-            assert resp.status == 200, path
-            body = json.loads(resp.read())
+        try:
+            with urllib.request.urlopen(base_url + path, timeout=10) as resp:  # noqa: S310 (loopback)
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        assert status == 200, f"README example {path}: {status} {raw[:300]!r}"
+        body = json.loads(raw)
         flat = json.dumps(body, ensure_ascii=False)
         for pair in pairs:
             assert pair in flat, f"README example {path}: {pair} not in the answer {flat[:2000]}"
