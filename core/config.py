@@ -44,6 +44,21 @@ class Paths:
     def models_dir(self) -> Path:
         return self.home / "models_published"
 
+    @property
+    def served_log(self) -> Path:
+        """Folder of the API's served log (docs/feedback-loop.md §2)."""
+        return _env_path("CLIFFHANGER_SERVED_LOG", self.home / "served")
+
+    @property
+    def experiment_file(self) -> Path:
+        """The online experiment's configuration (docs/feedback-loop.md §4)."""
+        return _env_path("CLIFFHANGER_EXPERIMENT", self.home / "experiment.toml")
+
+    @property
+    def activity_file(self) -> Path:
+        """The viewers' recent activity the API reads beside the bundle (docs/api.md)."""
+        return self.models_dir / "activity.parquet"
+
 
 def paths() -> Paths:
     """Resolve every location from ``CLIFFHANGER_*`` variables (defaults under the cwd)."""

@@ -69,6 +69,13 @@ SERIES_SCHEMA = {
     "is_dubbed": pl.Boolean,
     "original_series_id": pl.String,
 }
+#: optional catalogue columns (a bundle without them reads them as nulls): what the API's items
+#: show (episodes, free episodes) and what its "new releases" row orders by
+OPTIONAL_SERIES_SCHEMA = {
+    "n_episodes": pl.Int32,
+    "free_episodes": pl.Int32,
+    "release_date": pl.Date,
+}
 POPULAR_SCHEMA = {
     "language": pl.String,
     "list": pl.String,
@@ -225,6 +232,10 @@ def _check_tables(
         for col in schema:
             if col != "original_series_id" and frame[col].null_count():
                 raise fail(f"{name}.{col} has null values")
+    for col, dtype in OPTIONAL_SERIES_SCHEMA.items():
+        bad_type = col in series.columns and series.schema[col] != dtype
+        if bad_type and series[col].null_count() != series.height:
+            raise fail(f"series.{col} must be {dtype}, got {series.schema[col]}")
     for col, dtype in OPTIONAL_USERS_SCHEMA.items():
         if col in users.columns:
             if users.schema[col] != dtype and users[col].null_count() != users.height:
@@ -419,7 +430,9 @@ def write_bundle(root: Path, content: BundleContent, *, keep: int = KEEP) -> Pat
         optional = {c: t for c, t in OPTIONAL_USERS_SCHEMA.items() if c in content.users.columns}
         user_schema = {**USERS_SCHEMA, **optional}
         users = content.users.select(list(user_schema)).cast(user_schema)  # type: ignore[arg-type]
-        series = content.series.select(list(SERIES_SCHEMA)).cast(SERIES_SCHEMA)  # type: ignore[arg-type]
+        optional = {c: t for c, t in OPTIONAL_SERIES_SCHEMA.items() if c in content.series.columns}
+        series_schema = {**SERIES_SCHEMA, **optional}
+        series = content.series.select(list(series_schema)).cast(series_schema)  # type: ignore[arg-type]
         popular = content.popular.select(list(POPULAR_SCHEMA)).cast(POPULAR_SCHEMA)  # type: ignore[arg-type]
         users.write_parquet(building / "users.parquet")
         series.write_parquet(building / "series.parquet")

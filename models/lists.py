@@ -26,6 +26,8 @@ REASONS = {
     "trending": "trending now",
     "popular": "popular",
     "item_similarity": "like the series you just finished",
+    "new_release": "new release",
+    "continue_watching": "continue watching",
 }
 
 

@@ -9,7 +9,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from models.bundle import BundleContent, write_bundle
+from models.bundle import OPTIONAL_SERIES_SCHEMA, BundleContent, write_bundle
 from models.evaluate import Selection, evaluation_rows
 from models.recommenders import item_similarity
 from models.train import (
@@ -191,6 +191,8 @@ def bundle_content(
             "production_type",
             "is_dubbed",
             "original_series_id",
+            # what the API's items show and its "new releases" row orders by (when present)
+            *[c for c in OPTIONAL_SERIES_SCHEMA if c in series.columns],
         ),  # fmt: skip
         popular=popular,
         history_indptr=X.indptr.astype(np.int32),

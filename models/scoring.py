@@ -187,9 +187,12 @@ class Scorer:
 
     @property
     def source(self) -> str:
-        """The API's ``source`` of this model's items: the model's name, ``popular`` for the
-        popularity model (the one place it is decided)."""
-        return SOURCE_NAMES.get(self.model, self.model)
+        """The API's ``source`` of this model's items (the one place it is decided): the
+        innermost model's name (a blend or re-ranked head of ``ease`` is ``ease``: the
+        documented sources are model names, docs/api.md), ``popular`` for the popularity
+        model."""
+        model = self.leaf.model
+        return SOURCE_NAMES.get(model, model)
 
     def array_specs(self) -> dict[str, tuple[str, np.dtype, tuple]]:
         """Array name -> (the scorer that needs it, dtype, shape with symbolic dimensions)."""

@@ -117,7 +117,9 @@ def series_table(con: duckdb.DuckDBPyConnection, items: np.ndarray) -> pl.DataFr
     """Series versions with the index of their story in the model's item order."""
     frame = con.sql(
         "SELECT series_id, story_id, language, title, genres, production_type, is_dubbed, "
-        "original_series_id FROM analytics.series ORDER BY series_id"
+        "original_series_id, n_episodes::INTEGER AS n_episodes, "
+        "free_episodes::INTEGER AS free_episodes, release_date::DATE AS release_date "
+        "FROM analytics.series ORDER BY series_id"
     ).pl()
     index = pl.DataFrame({"story_id": items.astype(str),
                           "story_index": np.arange(len(items), dtype=np.int32)})  # fmt: skip

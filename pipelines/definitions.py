@@ -3,6 +3,11 @@
 import dagster as dg
 
 from core.config import metric_params, paths
+from pipelines.assets_activity import (
+    viewer_activity,
+    viewer_activity_job,
+    viewer_activity_schedule,
+)
 from pipelines.assets_events import event_grain, sessions_cover_every_event
 from pipelines.assets_ingest import (
     accounting_balances,
@@ -38,6 +43,7 @@ from pipelines.sensors import landing_files
 ALL_ASSETS = [catalog, ingested_events, event_grain, daily_engagement, series_episode_funnel,
               episode_exit_moments, series_revenue_daily, catalog_metrics, launch_curves, launch_forecasts,
               model_evaluation, served_model, warehouse_snapshot]  # fmt: skip
+ALL_ASSETS.append(viewer_activity)  # the API's viewer activity (pipelines/assets_activity.py)
 ALL_CHECKS = [
     event_ids_unique,
     accounting_balances,
@@ -89,8 +95,9 @@ def resources(store: CliffhangerStore | None = None) -> dict[str, object]:
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[everything, ingest_and_publish, ingest_only],
+    jobs=[everything, ingest_and_publish, ingest_only, viewer_activity_job],
     sensors=[landing_files],
+    schedules=[viewer_activity_schedule],
     resources=resources(),
     # the working database has one writer: steps of a run execute one after another
     executor=dg.in_process_executor,

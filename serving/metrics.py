@@ -48,6 +48,11 @@ class ApiMetrics:
             "next-series responses for users the model does not know (non-personalised).",
             registry=self.registry,
         )
+        self.served_log_dropped = Counter(
+            "cliffhanger_served_log_dropped",
+            "Served-log lines lost (the writer's queue was full, or a write failed).",
+            registry=self.registry,
+        )
         self.model_info = Gauge(
             "cliffhanger_model_info",
             "1 for the model version in service (labels describe it).",

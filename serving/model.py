@@ -185,6 +185,29 @@ class ServingModel:
         self.available = self.lookup_matrix >= 0
         self.language_names = np.asarray(self.languages, dtype=object)
 
+        # --- what an item shows beside its id (docs/api.md): ready dicts, one per series row
+        def column(name: str) -> list[Any]:
+            return series[name].to_list() if name in series.columns else [None] * series.height
+
+        self.series_info: list[dict[str, Any]] = [
+            {"series_id": i, "title": t, "n_episodes": n, "free_episodes": f,
+             "production_type": p}
+            for i, t, n, f, p in zip(column("series_id"), column("title"), column("n_episodes"),
+                                     column("free_episodes"), column("production_type"),
+                                     strict=True)
+        ]  # fmt: skip
+        # newest first per language (release_date, then series id); none without the column
+        self.new_releases: dict[int, np.ndarray] = {}
+        if "release_date" in series.columns:
+            dated = (
+                series.with_row_index("row")
+                .filter(pl.col("release_date").is_not_null())
+                .sort(["release_date", "series_id"], descending=[True, False])
+            )
+            for (lang,), part in dated.group_by("language", maintain_order=True):
+                li = lang_code[str(lang)]
+                self.new_releases[li] = self.series_story[part["row"].to_numpy()]
+
         # --- ranked lists per language: (story indices in rank order, their scores)
         self.lists: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]] = {}
         ordered = popular.sort(["language", "list", "rank"])
@@ -247,6 +270,10 @@ class ServingModel:
             self.kernel = scoring.bind(spec, {name: arrays[name] for name in spec.array_specs()})
             #: the ``source`` of the model's items (``models.scoring.Scorer.source``)
             self.source = spec.source
+            # fresh viewers (not in the bundle): their started stories folded in through the
+            # item-item scorer over the bundle's similarity (docs/api.md, "Fresh viewers")
+            fold = scoring.Scorer("item_item", "item_knn", {"history": "binary"})
+            self.fold_in_kernel = scoring.bind(fold, {"item_item": self.similarity})
         self.n_users = len(self.user_index) if self.user_index is not None else 0
         #: the catalogue's most watched language: the last fill of a short list
         most = manifest.get("most_watched_language")
@@ -282,6 +309,53 @@ class ServingModel:
     def user_row(self, user_id: str) -> int | None:
         """Row of ``user_id`` in the model arrays, or ``None`` for a user the model never saw."""
         return self.user_index.get(user_id) if self.user_index is not None else None
+
+    def stories_of(self, series_ids: Any) -> np.ndarray:
+        """Story indices of the known ``series_ids`` (unknown ones are left out)."""
+        rows = [self.series_row.get(s) for s in series_ids]
+        return self.series_story[[r for r in rows if r is not None]].astype(np.int64)
+
+    def story_series(self, story: int, li: int) -> str | None:
+        """The version of ``story`` in language ``li``, or ``None``."""
+        row = int(self.lookup[li][story])
+        return str(self.series_ids[row]) if row >= 0 else None
+
+    def language_of(self, series_id: str) -> str | None:
+        row = self.series_row.get(series_id)
+        return self.languages[int(self.series_lang[row])] if row is not None else None
+
+    def top_history_series(self, row: int | None, li: int) -> str | None:
+        """The version in language ``li`` (else any) of the story user ``row`` watched most
+        (highest interaction weight; ties: the first), or ``None``."""
+        if row is None or not self.full:
+            return None
+        start, end = int(self.indptr[row]), int(self.indptr[row + 1])
+        if start == end:
+            return None
+        weights = self.history.weights[start:end]
+        story = int(self.indices[start + int(np.argmax(weights))])
+        for lang in [li, *range(len(self.languages))]:
+            found = self.story_series(story, lang)
+            if found is not None:
+                return found
+        return None
+
+    def _mask(self, stories: np.ndarray) -> np.ndarray:
+        """A boolean array over the stories, true at ``stories`` (cheaper than ``np.isin``)."""
+        mask = np.zeros(self.n_stories, dtype=bool)
+        mask[stories] = True
+        return mask
+
+    def fold_in(self, stories: np.ndarray) -> np.ndarray:
+        """Scores (float32) of every story for a viewer the model never saw, from the stories
+        they started: the item-item kernel (binary history) over the bundle's similarity."""
+        stories = np.unique(np.asarray(stories, dtype=np.int32))
+        history = scoring.History(
+            np.array([0, len(stories)], dtype=np.int32),
+            stories,
+            np.ones(len(stories), dtype=scoring.DTYPE),
+        )
+        return self.fold_in_kernel([0], history)[0]
 
     # -----------------------------------------------------------------------------------------
     # scoring
@@ -361,28 +435,36 @@ class ServingModel:
         li: int,
         k: int,
         order: tuple[str, ...] = ("trending", "popular"),
+        blocked: np.ndarray | None = None,
     ) -> list[Item]:
-        """The first non-empty list of ``order`` in language ``li`` (source: the list's name)."""
+        """The first non-empty list of ``order`` in language ``li`` (source: the list's name),
+        without the ``blocked`` stories."""
         for name in order:
             ranked = self.lists.get((li, name))
             if ranked is None or not len(ranked[0]):
                 continue
             stories, scores = ranked
+            if blocked is not None and len(blocked):
+                keep = ~self._mask(blocked)[stories]
+                stories, scores = stories[keep], scores[keep]
+                if not len(stories):
+                    continue
             return self._items(stories[:k], scores[:k], li, name)
         return []
 
-    def trending(self, li: int, k: int) -> list[Item]:
+    def trending(self, li: int, k: int, blocked: np.ndarray | None = None) -> list[Item]:
         """Non-personalised list: trending (popular if empty); popular first when degraded.
         Fewer than ``k`` in language ``li``: filled from the catalogue's most watched
-        language's list, other stories only, each item saying so."""
+        language's list, other stories only, each item saying so. ``blocked`` stories are
+        left out (started, excluded)."""
         order = ("trending", "popular") if self.full else ("popular", "trending")
-        items = self.ranked_list(li, k, order)
+        items = self.ranked_list(li, k, order, blocked)
         fill = self.catalogue_language
         if len(items) >= k or fill == li or not self.languages:
             return items
         seen = {self.series_story[self.series_row[it.series_id]] for it in items}
         asked = self.languages[li]
-        for it in self.ranked_list(fill, k + len(items), order):
+        for it in self.ranked_list(fill, k + len(items), order, blocked):
             if len(items) >= k:
                 break
             story = self.series_story[self.series_row[it.series_id]]
@@ -398,8 +480,14 @@ class ServingModel:
         k: int,
         language: str | None = None,
         after_series_id: str | None = None,
+        exclude: np.ndarray | None = None,
+        recent: list[str] | None = None,
     ) -> Recommendation:
         """Next series for ``user_id`` (see docs/api.md for the rules).
+
+        ``exclude``: story indices to leave out (the ``exclude`` parameter, a page's earlier
+        rows); ``recent``: the series the user watched lately (the published activity, most
+        recent first) — never listed, and a fresh viewer's list is folded in from them.
 
         Raises
         ------
@@ -407,25 +495,42 @@ class ServingModel:
             For a ``language`` with no series or an unknown ``after_series_id``.
         """
         row = self.user_row(user_id) if self.full else None
+        recent_stories = self.stories_of(recent) if recent else np.empty(0, np.int64)
+        blocked = recent_stories if exclude is None else np.concatenate([exclude, recent_stories])
         if language is None:
-            language = self.languages[self.user_main[row]] if row is not None else self.default_language  # fmt: skip
+            if row is not None:
+                language = self.languages[self.user_main[row]]
+            elif recent_stories.size:  # a fresh viewer: the language they watch lately
+                language = self.language_of(recent[0]) or self.default_language  # type: ignore[index]
+            else:
+                language = self.default_language
         li = self.language_code(language)
         after = self.series_story_of(after_series_id) if after_series_id is not None else None
         if not self.full:
             # popular-list fallback: no similarity, no histories; after_series_id is checked
             # above (a typo still gets its 422) but cannot steer
-            return Recommendation(self.trending(li, k), language, False)
-        if row is None and after is None:
-            return Recommendation(self.trending(li, k), language, False)
+            return Recommendation(self.trending(li, k, blocked), language, False)
+        fresh = row is None and recent_stories.size > 0
+        if row is None and after is None and not fresh:
+            return Recommendation(self.trending(li, k, blocked), language, False)
 
+        source = self.source
         if row is not None:
             start, end = self.indptr[row], self.indptr[row + 1]
             base = self.user_scores(row)
             np.put(base, self.indices[start:end], -np.inf)  # every story the user started
+        elif fresh:
+            base = self.fold_in(recent_stories)
+            source = "item_similarity"
         else:
             base = None
+        if base is not None and blocked.size:
+            np.put(base, blocked, -np.inf)
         if after is None:
-            return Recommendation(self._ranked(base, k, li, row, self.source), language, True)
+            items = self._ranked(base, k, li, row, source)
+            if fresh:
+                items = _fresh_reasons(items)
+            return Recommendation(items, language, True)
 
         # after_series_id: blend the user's scores (min-max scaled over the candidates in the
         # language) with the similarity row of the story just finished
@@ -435,6 +540,8 @@ class ServingModel:
         if base is None:
             scores = sim
             np.put(scores, [after], -np.inf)
+            if blocked.size:
+                np.put(scores, blocked, -np.inf)
             return Recommendation(
                 self._ranked(scores, k, li, None, "item_similarity"), language, False
             )
@@ -455,26 +562,43 @@ class ServingModel:
         user_part = (1 - AFTER_WEIGHT) * user_part
         sim_part = AFTER_WEIGHT * sim
         scores = user_part + sim_part
-        source = self.source
 
         def sources(top: np.ndarray) -> list[str]:
             return np.where(user_part[top] >= sim_part[top], source, "item_similarity").tolist()
 
         return Recommendation(self._ranked(scores, k, li, row, sources), language, True)
 
-    def similar(self, series_id: str, k: int) -> list[Item]:
-        """Series versions like ``series_id``, in its language (``UnknownSeries`` if unknown)."""
+    def similar(
+        self, series_id: str, k: int, blocked: np.ndarray | None = None, li: int | None = None
+    ) -> list[Item]:
+        """Series versions like ``series_id``, in its language (or ``li``), without the
+        ``blocked`` stories (``UnknownSeries`` if unknown)."""
         story = self.series_story_of(series_id)
         if not self.full:
             raise NotAvailable("no model loaded: similar series are unavailable")
-        li = int(self.series_lang[self.series_row[series_id]])
+        if li is None:
+            li = int(self.series_lang[self.series_row[series_id]])
         scores = self.similarity[story].astype(np.float64)
         np.put(scores, [story], -np.inf)
         np.put(scores, self.missing[li], -np.inf)
+        if blocked is not None and len(blocked):
+            np.put(scores, blocked, -np.inf)
         top = self._top(scores, k)
         items = self._items(top, scores[top], li, "item_similarity")
         reason = f"viewers of {series_id} watch it"
         return [Item(it.series_id, it.score, it.source, it.language, reason) for it in items]
+
+    def new_release_items(self, li: int, k: int, blocked: np.ndarray | None = None) -> list[Item]:
+        """The newest series of language ``li`` (release date, newest first), without the
+        ``blocked`` stories; ``score`` is the rank order, source ``new_release``."""
+        stories = self.new_releases.get(li)
+        if stories is None:
+            return []
+        if blocked is not None and len(blocked):
+            stories = stories[~self._mask(blocked)[stories]]
+        stories = stories[:k]
+        scores = -np.arange(len(stories), dtype=np.float64)
+        return self._items(stories, scores, li, "new_release")
 
     def describe(self) -> dict[str, Any]:
         """What ``GET /v1/model`` reports."""
@@ -497,3 +621,13 @@ class ServingModel:
             "n_stories": self.n_stories,
             "loaded_at": self.loaded_at.isoformat(timespec="seconds"),
         }
+
+
+def _fresh_reasons(items: list[Item]) -> list[Item]:
+    """A fresh viewer's items in the asked language say why: like what they started."""
+    said = lists.reason_for("item_similarity")
+    return [
+        Item(it.series_id, it.score, it.source, it.language, "like the series you started")
+        if it.reason == said else it
+        for it in items
+    ]  # fmt: skip

@@ -37,7 +37,13 @@ import httpx
 import numpy as np
 import polars as pl
 
-from models.bundle import POPULAR_SCHEMA, SERIES_SCHEMA, USERS_SCHEMA, BundleContent
+from models.bundle import (
+    OPTIONAL_SERIES_SCHEMA,
+    POPULAR_SCHEMA,
+    SERIES_SCHEMA,
+    USERS_SCHEMA,
+    BundleContent,
+)
 from models.scoring import Scorer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,9 +103,14 @@ def planted_content(
                     "original_series_id": None
                     if lang == VERSIONS[letter][0]
                     else f"{letter}-{VERSIONS[letter][0]}",
+                    "n_episodes": 10,
+                    "free_episodes": 3,
+                    # newer with the story index; a dubbed version a day after its original
+                    "release_date": dt.date(2026, 11, 1 + s)
+                    + dt.timedelta(days=int(lang != VERSIONS[letter][0])),
                 }
             )
-    series = pl.DataFrame(rows, schema=SERIES_SCHEMA)
+    series = pl.DataFrame(rows, schema={**SERIES_SCHEMA, **OPTIONAL_SERIES_SCHEMA})
     names = list(USERS)
     factors = np.array([USERS[u][0] for u in names], dtype=np.float32)
     if swap_users:
@@ -167,6 +178,29 @@ def planted_content(
     )
 
 
+#: planted viewer activity (models.activity.SCHEMA): user, series, started, last watched,
+#: next episode, locked, finished
+ACTIVITY = [
+    # alice: C started after the training (so C leaves her lists), A in progress with the next
+    # episode (4) behind the paywall, B finished (left out of continue-watching)
+    ("alice", "C-en", "2026-12-01T08:00:00Z", "2026-12-01T09:00:00Z", 2, False, False),
+    ("alice", "A-es", "2026-11-20T10:00:00Z", "2026-11-30T10:00:00Z", 4, True, False),
+    ("alice", "B-en", "2026-11-26T10:00:00Z", "2026-11-28T10:00:00Z", 11, False, True),
+    # dave signed up after the training: started C
+    ("dave", "C-en", "2026-12-01T07:00:00Z", "2026-12-01T08:00:00Z", 2, False, False),
+    # erin (not in the bundle either) unlocked episode 5 of A with coins
+    ("erin", "A-en", "2026-11-29T07:00:00Z", "2026-11-30T08:00:00Z", 5, False, False),
+]
+
+
+def planted_activity(path: Path, rows: list[tuple] | None = None) -> Path:
+    """Publish the planted activity (or ``rows``) at ``path`` (models.activity.write_activity)."""
+    from models.activity import SCHEMA, write_activity
+
+    frame = pl.DataFrame(ACTIVITY if rows is None else rows, schema=SCHEMA, orient="row")
+    return write_activity(path, frame, as_of=dt.datetime(2026, 12, 1, 10, tzinfo=dt.UTC))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -176,15 +210,20 @@ def free_port() -> int:
 class ApiServer:
     """``cliffhanger serve`` in a subprocess on a free loopback port, logging to a file."""
 
-    def __init__(self, home: Path, api_key: str | None = None) -> None:
+    def __init__(
+        self, home: Path, api_key: str | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = home / f"serve-{self.port}.log"
-        env = {k: v for k, v in os.environ.items() if k != "CLIFFHANGER_API_KEY"}
+        extra_env = env or {}
+        drop = {"CLIFFHANGER_API_KEY", "CLIFFHANGER_SERVED_LOG", "CLIFFHANGER_EXPERIMENT"}
+        env = {k: v for k, v in os.environ.items() if k not in drop}
         env.update(CLIFFHANGER_HOME=str(home), OPENBLAS_NUM_THREADS="1", PYTHONUNBUFFERED="1")
         if api_key is not None:
             env["CLIFFHANGER_API_KEY"] = api_key
+        env.update(extra_env)
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "cliffhanger.cli", "serve", "--port", str(self.port)],

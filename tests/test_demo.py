@@ -59,6 +59,10 @@ def test_demo_runs_the_pipeline_and_brings_up_the_api_and_the_dashboards(tmp_pat
         con.close()
         status, body = get(f"http://127.0.0.1:{api}/v1/users/{user}/next-series?k=3")
         assert json.loads(body)["items"][0]["series_id"] == first
+        # the README's API examples (ids from the demo's input) answer what the README shows
+        from tests.readme_examples import check
+
+        assert check(f"http://127.0.0.1:{api}") >= 5
         status, body = get(f"http://127.0.0.1:{dash}/_stcore/health")
         assert status == 200
     finally:

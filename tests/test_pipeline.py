@@ -162,7 +162,7 @@ def test_definitions_validate_and_list_the_assets() -> None:
         "series_scorecard", "model_evaluation", "model_bundle", "recommendations",
         "similar_series", "warehouse_snapshot", "series_launch_daily", "launch_benchmark",
         "launch_forecast", "launch_forecast_backtest", "launch_forecast_backtest_rows",
-        "episode_exit_moments", "series_revenue_daily",
+        "episode_exit_moments", "series_revenue_daily", "viewer_activity",
     }  # fmt: skip
 
 
@@ -220,6 +220,15 @@ def test_a_run_ingests_the_landing_folder_and_its_checks_pass(home: Path) -> Non
     assert con.execute("SELECT sum(quarantined) FROM analytics.ingestion_files").fetchone()[
         0
     ] == sum(f["expected_quarantined"] for f in manifest["files"])
+    # the API's viewer activity, published beside the bundles: one row per user x series
+    # watched in the last 30 days (all of this 2-day history)
+    from models.activity import read_activity
+
+    activity, _ = read_activity(home / "models_published" / "activity.parquet")
+    pairs = con.execute(
+        "SELECT count(*) FROM (SELECT DISTINCT user_id, series_id FROM analytics.episode_views)"
+    ).fetchone()[0]
+    assert activity.height == pairs == meta["viewer_activity"]["rows"].value > 0
     # nothing new lands: a second run ingests nothing and changes nothing
     again = materialize_all(home)
     meta2 = {

@@ -27,9 +27,31 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     srv.stop()
 
 
-def items(resp) -> list[tuple[str, float, str]]:  # noqa: ANN001
+def items(resp) -> list[tuple[str, str]]:  # noqa: ANN001
+    """(series_id, source) of each item; every score is the documented 1 / position."""
     assert resp.status_code == 200, resp.text
-    return [(i["series_id"], round(i["score"], 6), i["source"]) for i in resp.json()["items"]]
+    got = resp.json()["items"]
+    assert [i["score"] for i in got] == [round(1 / p, 6) for p in range(1, len(got) + 1)]
+    return [(i["series_id"], i["source"]) for i in got]
+
+
+def raw(user: str, **kwargs: object) -> list[tuple[str, float, str]]:
+    """The planted model's own (raw) scores, in-process: the arithmetic behind the order."""
+    from models.bundle import load_bundle
+    from serving.model import ServingModel
+
+    global _MODEL
+    if _MODEL is None:
+        import tempfile
+
+        root = Path(tempfile.mkdtemp())
+        write_bundle(root, planted_content("v1"))
+        _MODEL = ServingModel.from_bundle(load_bundle(root / "current"))
+    rec = _MODEL.recommend(user, int(kwargs.pop("k", 10)), **kwargs)  # type: ignore[arg-type]
+    return [(i.series_id, round(i.score, 6), i.source) for i in rec.items]
+
+
+_MODEL = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -47,10 +69,10 @@ def test_known_user_in_main_language(server: ApiServer) -> None:
     }
     # A started (its Spanish version counts); F has no English version
     assert items(resp) == [
-        ("B-en", 0.9, "als"),
-        ("C-en", 0.8, "als"),
-        ("D-en", 0.7, "als"),
-        ("E-en", 0.6, "als"),
+        ("B-en", "als"),
+        ("C-en", "als"),
+        ("D-en", "als"),
+        ("E-en", "als"),
     ]
 
 
@@ -58,36 +80,36 @@ def test_language_versions_and_k(server: ApiServer) -> None:
     # four Spanish stories left for alice: the list is filled from the catalogue's most
     # watched language (here the most common main language, en) — D has no Spanish version
     assert items(server.get("/v1/users/alice/next-series", params={"language": "es"})) == [
-        ("B-es", 0.9, "als"),
-        ("C-es", 0.8, "als"),
-        ("E-es", 0.6, "als"),
-        ("F-es", 0.5, "als"),
-        ("D-en", 0.7, "als"),
+        ("B-es", "als"),
+        ("C-es", "als"),
+        ("E-es", "als"),
+        ("F-es", "als"),
+        ("D-en", "als"),
     ]
     assert items(server.get("/v1/users/alice/next-series", params={"k": 2})) == [
-        ("B-en", 0.9, "als"),
-        ("C-en", 0.8, "als"),
+        ("B-en", "als"),
+        ("C-en", "als"),
     ]
     # bob: main language es, started B (in English): B-es is never offered, nor B-en
     assert items(server.get("/v1/users/bob/next-series")) == [
-        ("F-es", 0.5, "als"),
-        ("E-es", 0.4, "als"),
-        ("C-es", 0.2, "als"),
-        ("A-es", 0.0, "als"),
-        ("D-en", 0.3, "als"),
+        ("F-es", "als"),
+        ("E-es", "als"),
+        ("C-es", "als"),
+        ("A-es", "als"),
+        ("D-en", "als"),
     ]
     # asked in English, bob's list is filled from his own language: F has no English version
     assert items(server.get("/v1/users/bob/next-series", params={"language": "en"})) == [
-        ("E-en", 0.4, "als"),
-        ("D-en", 0.3, "als"),
-        ("C-en", 0.2, "als"),
-        ("A-en", 0.0, "als"),
-        ("F-es", 0.5, "als"),
+        ("E-en", "als"),
+        ("D-en", "als"),
+        ("C-en", "als"),
+        ("A-en", "als"),
+        ("F-es", "als"),
     ]
     # carol started A, B, C: two English series remain, and no padding with started ones
     assert items(server.get("/v1/users/carol/next-series", params={"k": 10})) == [
-        ("D-en", 0.7, "als"),
-        ("E-en", 0.6, "als"),
+        ("D-en", "als"),
+        ("E-en", "als"),
     ]
 
 
@@ -97,40 +119,43 @@ def test_after_series_id_blends_with_similarity(server: ApiServer) -> None:
     expected = [("B-en", 0.75, "als"), ("E-en", 0.5, "item_similarity"), ("D-en", 0.266667, "als")]
     for after in ("C-en", "C-es"):  # any language version of the story steers the same way
         resp = server.get("/v1/users/alice/next-series", params={"after_series_id": after})
-        assert items(resp) == expected
+        assert items(resp) == [(s, src) for s, _, src in expected]
+        assert raw("alice", after_series_id=after) == expected
     # bob after A: C .2, E .4, F .5 -> 0, 2/3, 1; similarity to A: C .2, E .1, F .1; the
     # short list filled with D-en (.3 -> 1/3 on the same scale; similarity .1)
     resp = server.get("/v1/users/bob/next-series", params={"after_series_id": "A-es"})
-    assert items(resp) == [
+    expected = [
         ("F-es", 0.55, "als"),
         ("E-es", 0.383333, "als"),
         ("C-es", 0.1, "item_similarity"),
         ("D-en", 0.216667, "als"),
     ]
+    assert items(resp) == [(s, src) for s, _, src in expected]
+    assert raw("bob", after_series_id="A-es") == expected
 
 
 def test_unknown_user_gets_trending_or_popular(server: ApiServer) -> None:
     resp = server.get("/v1/users/zoe/next-series")
     assert resp.json()["language"] == "en"  # the most common main language
     assert resp.json()["fallback"] is False
-    assert items(resp) == [("D-en", 30.0, "trending"), ("A-en", 20.0, "trending"), ("E-en", 10.0, "trending")]  # fmt: skip
+    assert items(resp) == [("D-en", "trending"), ("A-en", "trending"), ("E-en", "trending")]  # fmt: skip
     # no Spanish trending list: the popular one
     assert items(server.get("/v1/users/zoe/next-series", params={"language": "es", "k": 2})) == [
-        ("B-es", 9.0, "popular"),
-        ("A-es", 8.0, "popular"),
+        ("B-es", "popular"),
+        ("A-es", "popular"),
     ]
     # an unknown user after a series: that series' similarity row alone
     resp = server.get("/v1/users/zoe/next-series", params={"after_series_id": "C-es", "k": 3})
     assert items(resp) == [
-        ("E-en", 1.0, "item_similarity"),
-        ("B-en", 0.5, "item_similarity"),
-        ("D-en", 0.2, "item_similarity"),
+        ("E-en", "item_similarity"),
+        ("B-en", "item_similarity"),
+        ("D-en", "item_similarity"),
     ]
     # odd but valid ids are just unknown users
     for odd in ("%C3%A9l%C3%A8ve", "a%20b", "...", "%00"):
         resp = server.get(f"/v1/users/{odd}/next-series", params={"k": 1})
         assert resp.status_code == 200, resp.text
-        assert items(resp) == [("D-en", 30.0, "trending")]
+        assert items(resp) == [("D-en", "trending")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,16 +166,16 @@ def test_similar(server: ApiServer) -> None:
     resp = server.get("/v1/series/C-en/similar", params={"k": 3})
     assert resp.json()["series_id"] == "C-en" and resp.json()["model_version"] == "v1"
     assert items(resp) == [
-        ("E-en", 1.0, "item_similarity"),
-        ("B-en", 0.5, "item_similarity"),
-        ("D-en", 0.2, "item_similarity"),
+        ("E-en", "item_similarity"),
+        ("B-en", "item_similarity"),
+        ("D-en", "item_similarity"),
     ]
     # in the series' own language; ties (A, B at .1) by story order
     assert items(server.get("/v1/series/F-es/similar")) == [
-        ("C-es", 0.8, "item_similarity"),
-        ("E-es", 0.6, "item_similarity"),
-        ("A-es", 0.1, "item_similarity"),
-        ("B-es", 0.1, "item_similarity"),
+        ("C-es", "item_similarity"),
+        ("E-es", "item_similarity"),
+        ("A-es", "item_similarity"),
+        ("B-es", "item_similarity"),
     ]
     resp = server.get("/v1/series/Z-en/similar")
     assert resp.status_code == 404
@@ -175,6 +200,8 @@ def test_model_health_and_docs(server: ApiServer) -> None:
         "n_users": 3,
         "n_series": 10,
         "n_stories": 6,
+        "experiment": None,
+        "activity": {"as_of": None, "users": 0, "rows": 0, "problem": None},
     }
     resp = server.get("/healthz")
     assert (resp.status_code, resp.json()) == (200, {"status": "ok", "model_version": "v1"})
@@ -182,6 +209,8 @@ def test_model_health_and_docs(server: ApiServer) -> None:
     assert set(spec["paths"]) == {
         "/v1/users/{user_id}/next-series",
         "/v1/series/{series_id}/similar",
+        "/v1/users/{user_id}/continue-watching",
+        "/v1/users/{user_id}/home",
         "/v1/model",
         "/healthz",
     }
@@ -223,19 +252,19 @@ BAD_REQUESTS = [
         "/v1/series/C-en/similar",
         {"k": -1},
         422,
-        "query parameter 'k': Input should be greater than or equal to 1 (got '-1')",
+        "query parameter 'k' must be an integer from 1 to 100 (got '-1')",
     ),  # fmt: skip
     (
         "/v1/series/C-en/similar",
         {"k": 101},
         422,
-        "query parameter 'k': Input should be less than or equal to 100 (got '101')",
+        "query parameter 'k' must be an integer from 1 to 100 (got '101')",
     ),  # fmt: skip
     (
         "/v1/series/" + "s" * 201 + "/similar",
         {},
         422,
-        "path parameter 'series_id': String should have at most 200 characters (got 'ssssssssssssssssssssssssssssssssssssssss')",
+        "path parameter 'series_id' must be 1 to 200 characters",
     ),  # fmt: skip
     (
         "/v1/users/" + "u" * 1100 + "/next-series",
@@ -245,6 +274,44 @@ BAD_REQUESTS = [
     ),  # fmt: skip
     (NS, {"language": "e" * 1100}, 414, "query string longer than 1024 bytes"),
     ("/v2/anything", {}, 404, "Not Found"),
+    # unknown query parameters: a clear 422 naming what the endpoint takes
+    (
+        NS,
+        {"kk": 3},
+        422,
+        "unknown query parameter 'kk' (this endpoint takes: k, language, after_series_id, exclude)",
+    ),
+    (
+        "/v1/series/C-en/similar",
+        {"language": "en"},
+        422,
+        "unknown query parameter 'language' (this endpoint takes: k, exclude)",
+    ),
+    (
+        "/v1/users/alice/continue-watching",
+        {"language": "en"},
+        422,
+        "unknown query parameter 'language' (this endpoint takes: k)",
+    ),
+    (
+        "/v1/users/alice/home",
+        {"after_series_id": "A-en"},
+        422,
+        "unknown query parameter 'after_series_id' (this endpoint takes: k, language)",
+    ),
+    (
+        "/v1/users/alice/home",
+        {"k": 51},
+        422,
+        "query parameter 'k' must be an integer from 1 to 50 (got '51')",
+    ),
+    (
+        "/v1/model",
+        {"verbose": 1},
+        422,
+        "unknown query parameter 'verbose' (this endpoint takes: none)",
+    ),
+    (NS, {"exclude": ""}, 422, "query parameter 'exclude' must be 1 to 200 characters"),
 ]
 
 
@@ -318,7 +385,7 @@ def test_api_key(tmp_path: Path) -> None:
             assert srv.get("/v1/model", headers={"Authorization": header}).status_code == 401
         ok = {"Authorization": "Bearer s3cret-key"}
         assert items(srv.get("/v1/users/alice/next-series", headers=ok, params={"k": 1})) == [
-            ("B-en", 0.9, "als")
+            ("B-en", "als")
         ]
         assert srv.get("/metrics").status_code == 401
         assert srv.get("/metrics", headers=ok).status_code == 200

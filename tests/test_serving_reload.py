@@ -104,12 +104,12 @@ def test_reload_under_load_then_refuse_corrupt(tmp_path: Path) -> None:
         srv.wait_for(lambda: srv.get("/v1/model").json()["model_version"] == "v4")
         body = srv.get("/v1/users/alice/next-series").json()
         assert body["fallback"] is True
-        # the popular list minus A (started)
+        # the popular list minus A (started); scores are 1 / position
         assert [(i["series_id"], i["score"], i["source"]) for i in body["items"]] == [
-            ("B-en", 49.0, "popular"),
-            ("C-en", 48.0, "popular"),
-            ("D-en", 47.0, "popular"),
-            ("E-en", 46.0, "popular"),
+            ("B-en", 1.0, "popular"),
+            ("C-en", 0.5, "popular"),
+            ("D-en", 0.333333, "popular"),
+            ("E-en", 0.25, "popular"),
         ]
         assert srv.get("/v1/model").json()["fallback_reason"] == "als did not beat popularity"
         metrics = srv.get("/metrics").text
