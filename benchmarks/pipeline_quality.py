@@ -244,9 +244,8 @@ def render(results: dict) -> str:
             "",
             f"## {r['dataset']}: {r['title']}",
             "",
-            f"{r['events']:,} events; ingest {r['ingest']['seconds']} s (peak RSS "
-            f"{r['ingest']['peak_rss_mb']:,} MB), run {r['run']['seconds']} s (peak RSS "
-            f"{r['run']['peak_rss_mb']:,} MB). Validation from {any_m['validation_start']}, "
+            f"{r['events']:,} events; {_step('ingest', r['ingest'])}, {_step('run', r['run'])}"
+            f". Validation from {any_m['validation_start']}, "
             f"test {any_m['test_start']} → {any_m['test_end']} ({any_m['test_days']} days, "
             f"auto), {any_m['n_users']:,} scored test users. Served: **{r['served']}**"
             + (f" (fallback: {r['fallback_reason']})" if r["fallback_reason"] else "")
@@ -269,6 +268,12 @@ def render(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _step(name: str, step: dict) -> str:
+    if step.get("seconds") is None:
+        return f"{name} not timed"
+    return f"{name} {step['seconds']} s (peak RSS {step['peak_rss_mb']:,} MB)"
+
+
 def _params(params: dict) -> str:
     if "half_life_days" in params:
         h = float(params["half_life_days"])
@@ -287,9 +292,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     path = args.out / "pipeline_quality.json"
-    results = {r["dataset"]: r for r in json.loads(path.read_text())} if path.exists() else {}
     for name in args.datasets:
-        results[name] = run_dataset(name, args.keep)
+        result = run_dataset(name, args.keep)
+        # read just before writing: several data sets may run at once, in separate processes
+        results = {r["dataset"]: r for r in json.loads(path.read_text())} if path.exists() else {}
+        results[name] = result
         ordered = {k: results[k] for k in DATASETS if k in results}
         args.out.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(list(ordered.values()), indent=2, default=str) + "\n")
