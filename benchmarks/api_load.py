@@ -169,7 +169,8 @@ def precomputed_content(content, length: int = 40, seed: int = 0):  # noqa: ANN0
     top = np.empty((n_users, length), dtype=np.int32)
     for lo in range(0, n_users, 50_000):  # Gumbel top-k: distinct draws by popularity
         hi = min(lo + 50_000, n_users)
-        keys = log_p - np.log(-np.log(rng.random((hi - lo, n_items), dtype=np.float32)))
+        uniform = np.maximum(rng.random((hi - lo, n_items), dtype=np.float32), 1e-12)
+        keys = log_p - np.log(-np.log(uniform))
         best = np.argpartition(-keys, length, axis=1)[:, :length]
         order = np.argsort(-np.take_along_axis(keys, best, axis=1), axis=1)
         top[lo:hi] = np.take_along_axis(best, order, axis=1)
