@@ -60,6 +60,10 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "seed": 0,
     "booster_grid": None,  # the LightGBM settings tried on validation (None: BOOSTER_GRID)
 }
+#: LightGBM's threads: one. On a small machine shared with other work, OpenMP's spinning
+#: barriers make two threads several times slower than one (measured: 100 trees on 100 k
+#: rows, 51 s with two threads vs 10 s with one, with the two cores busy with other jobs)
+THREADS = 1
 #: LightGBM settings the cross-fit tries (over :data:`DEFAULT_PARAMS`), keeping the one with
 #: the best out-of-fold NDCG@10 on the validation period: the test period picks nothing
 BOOSTER_GRID: tuple[dict[str, Any], ...] = (
@@ -329,7 +333,7 @@ class Ranker(Recommender):
             if not len(chunk.user):
                 continue
             if boosters is None:
-                scores = self._booster().predict(chunk.features, num_threads=2)
+                scores = self._booster().predict(chunk.features, num_threads=THREADS)
             else:
                 scores = np.empty(len(chunk.user))
                 user_fold = fold[chunk.rows][chunk.user]
@@ -337,7 +341,7 @@ class Ranker(Recommender):
                     pick = user_fold == f
                     if pick.any():
                         scores[pick] = self._booster(b).predict(chunk.features[pick],
-                                                                num_threads=2)  # fmt: skip
+                                                                num_threads=THREADS)  # fmt: skip
             order = np.lexsort((chunk.story, -scores, chunk.user))
             user = chunk.user[order]
             first = np.searchsorted(user, np.arange(len(chunk.rows)))
@@ -412,7 +416,7 @@ def train_booster(
         "learning_rate": float(p["learning_rate"]), "num_leaves": int(p["leaves"]),
         "min_data_in_leaf": int(p["min_leaf"]), "feature_fraction": 0.9,
         "bagging_fraction": 0.8, "bagging_freq": 1, "lambdarank_truncation_level": 20,
-        "num_threads": 2, "verbose": -1, "seed": int(p["seed"]), "deterministic": True,
+        "num_threads": THREADS, "verbose": -1, "seed": int(p["seed"]), "deterministic": True,
         "force_row_wise": True,
     }  # fmt: skip
     return lgb.train(settings, data, num_boost_round=int(p["trees"]))
