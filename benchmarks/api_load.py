@@ -42,7 +42,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "data"
 RESULTS = ROOT / "benchmarks" / "results"
-TARGET = "≥ 1,000 req/s, p99 ≤ 20 ms, 0 errors (32 connections, 30 s, loopback)"
+TARGET = "≥ 1,000 req/s, p99 ≤ 20 ms, 0 errors (32 connections, loopback)"
+BARE_TARGET = "≥ 0.6× the bare endpoint's req/s, p99 ≤ 2× its p99, 0 errors"
 RELOAD_TARGET = "0 errors while a new bundle of the same size is published and swapped in"
 
 LUA = r"""
@@ -129,11 +130,17 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def build_bundle(users: int, stories: int, factors: int) -> tuple[Path, float]:
-    """A synthetic bundle of this size under benchmarks/data (reused if built before)."""
+def build_bundle(users: int, stories: int, factors: int, scorer: str = "factors"
+                 ) -> tuple[Path, float]:  # fmt: skip
+    """A synthetic bundle of this size under benchmarks/data (reused if built before).
+
+    ``scorer``: ``factors`` (an ALS-like model scored per request) or ``precomputed`` (what
+    the two-stage ranker publishes: per-user ranked lists of 40 stories computed by the
+    pipeline, then the trending list — also every unknown user's list)."""
     from models.bundle import current_bundle_path, synthetic_bundle_content, write_bundle
 
-    home = DATA / f"api_load-{users}u-{stories}s-{factors}f"
+    suffix = "" if scorer == "factors" else f"-{scorer}"
+    home = DATA / f"api_load-{users}u-{stories}s-{factors}f{suffix}"
     root = home / "models_published"
     if current_bundle_path(root) is not None and (current_bundle_path(root) / "manifest.json").exists():  # fmt: skip
         return home, 0.0
@@ -141,9 +148,38 @@ def build_bundle(users: int, stories: int, factors: int) -> tuple[Path, float]:
         shutil.rmtree(home)
     started = time.perf_counter()
     content = synthetic_bundle_content(users, stories, ("en", "es"), factors, seed=42)
-    content = dataclasses.replace(content, model_version=f"bench-{users}u-{stories}s")
+    content = dataclasses.replace(content, model_version=f"bench-{users}u-{stories}s{suffix}")
+    if scorer == "precomputed":
+        content = precomputed_content(content, seed=43)
     write_bundle(root, content)
     return home, time.perf_counter() - started
+
+
+def precomputed_content(content, length: int = 40, seed: int = 0):  # noqa: ANN001, ANN201
+    """``content`` served like the ranker: each user's ``length`` stories (drawn by
+    popularity, distinct; as the ranker's lists, they may include started stories, which
+    serving drops) over a trending list."""
+    from models.scoring import Scorer
+
+    rng = np.random.default_rng(seed)
+    n_users = content.users.height
+    n_items = int(content.series["story_index"].max()) + 1
+    starts = np.bincount(content.history_indices, minlength=n_items).astype(np.float64)
+    log_p = np.log((starts + 1) / (starts + 1).sum()).astype(np.float32)
+    top = np.empty((n_users, length), dtype=np.int32)
+    for lo in range(0, n_users, 50_000):  # Gumbel top-k: distinct draws by popularity
+        hi = min(lo + 50_000, n_users)
+        uniform = np.maximum(rng.random((hi - lo, n_items), dtype=np.float32), 1e-12)
+        keys = log_p - np.log(-np.log(uniform))
+        best = np.argpartition(-keys, length, axis=1)[:, :length]
+        order = np.argsort(-np.take_along_axis(keys, best, axis=1), axis=1)
+        top[lo:hi] = np.take_along_axis(best, order, axis=1)
+    trending = (starts * rng.lognormal(0, 0.5, n_items)).astype(np.float32)
+    spec = Scorer("precomputed", "ranker", {"length": length, "base": Scorer("list", "trending")})
+    return dataclasses.replace(
+        content, scorer=spec, arrays={"top_items": top, "item_scores": trending},
+        params={**content.params, "scorer": "precomputed", "length": length},
+    )  # fmt: skip
 
 
 def time_scoring(home: Path, n: int = 10_000) -> dict:
@@ -308,14 +344,53 @@ def republish(root: Path, url: str, delay: float, info: dict) -> None:
     prune_bundles(root)
 
 
+def _start(cmd: list[str], env: dict, log_path: Path, url: str) -> tuple[subprocess.Popen, float]:
+    """Start a server in its own session; (process, seconds until healthy)."""
+    log = open(log_path, "wb")  # noqa: SIM115 - the child keeps it; closed with the process
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)  # fmt: skip
+    log.close()
+    t0 = time.perf_counter()
+    try:
+        _wait_healthy(url, server, timeout=180)
+    except BaseException:
+        _stop(server)
+        raise
+    return server, time.perf_counter() - t0
+
+
+def _stop(server: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+
+
+def _peak_rss(server: subprocess.Popen) -> tuple[list[float], int]:
+    rss = [_rss_mb(server.pid)]
+    children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True)
+    rss += [_rss_mb(int(p)) for p in children.stdout.split()]
+    return [round(c) for c, _ in rss], round(max(p for _, p in rss))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", type=int, default=1_000_000)
     ap.add_argument("--stories", type=int, default=1000)
     ap.add_argument("--factors", type=int, default=64)
-    ap.add_argument("--seconds", type=int, default=30)
-    ap.add_argument("--warmup", type=int, default=5, help="seconds of load before timing")
-    ap.add_argument("--repeats", type=int, default=3, help="timed runs (medians are reported)")
+    ap.add_argument(
+        "--scorer",
+        choices=("precomputed", "factors"),
+        default="precomputed",
+        help="what the bundle serves: the ranker's precomputed lists (the pipeline's output "
+        "when the ranker wins) or per-request ALS-like factors",
+    )
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3, help="seconds of load before timing")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="timed runs of each server, alternated (medians are reported)")  # fmt: skip
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument(
         "--threads",
@@ -324,10 +399,11 @@ def main(argv: list[str] | None = None) -> None:
         help="wrk threads (one keeps up and leaves the server a core)",
     )
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    ap.add_argument("--no-bare", action="store_true", help="skip the bare baseline")
     ap.add_argument(
         "--reload-seconds",
         type=int,
-        default=20,
+        default=10,
         help="second run of this length with a new bundle published a third of the way in "
         "(0: skip)",
     )
@@ -339,62 +415,64 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
     load_before = _loadavg()
-    print(f"building/reusing a bundle of {args.users:,} users × {args.stories:,} stories…")
-    home, build_s = build_bundle(args.users, args.stories, args.factors)
+    print(f"building/reusing a {args.scorer} bundle of {args.users:,} users × "
+          f"{args.stories:,} stories…")  # fmt: skip
+    home, build_s = build_bundle(args.users, args.stories, args.factors, args.scorer)
     print(f"  {home} ({build_s:.1f} s)")
     scoring = time_scoring(home)
     print(f"  in-process: {json.dumps(scoring)}")
 
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, CLIFFHANGER_HOME=str(home), OPENBLAS_NUM_THREADS="1")
+    port, bare_port = _free_port(), _free_port()
+    url, bare_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{bare_port}"
+    env = dict(os.environ, CLIFFHANGER_HOME=str(home), OPENBLAS_NUM_THREADS="1",
+               PYTHONPATH=str(ROOT))  # fmt: skip
     env.pop("CLIFFHANGER_API_KEY", None)
-    log = open(home / "serve.log", "wb")  # noqa: SIM115 - closed below
-    cmd = [sys.executable, "-m", "cliffhanger.cli", "serve", "--port", str(port),
-           "--no-access-log", "--workers", str(args.workers)]  # fmt: skip
-    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)  # fmt: skip
+    flags = ["--no-access-log", "--workers", str(args.workers)]
+    cmd = [sys.executable, "-m", "cliffhanger.cli", "serve", "--port", str(port), *flags]
+    bare_cmd = [sys.executable, "-m", "benchmarks.bare_api", "--port", str(bare_port), *flags]
+    wrk_env = dict(env, API_LOAD_USERS=str(scoring["n_users"]),
+                   API_LOAD_STORIES=str(scoring["n_stories"]))  # fmt: skip
+    server, startup_s = _start(cmd, env, home / "serve.log", url)
+    bare = None
     try:
-        t0 = time.perf_counter()
-        _wait_healthy(url, server, timeout=180)
-        startup_s = time.perf_counter() - t0
-        wrk_env = dict(env, API_LOAD_USERS=str(scoring["n_users"]), API_LOAD_STORIES=str(scoring["n_stories"]))  # fmt: skip
+        if not args.no_bare:
+            bare, _ = _start(bare_cmd, env, home / "bare.log", bare_url)
         if args.warmup:
             run_wrk(url, args.warmup, args.connections, args.threads, wrk_env)
-        cpu_before = _cpu_seconds(server.pid)
-        runs = [
-            run_wrk(url, args.seconds, args.connections, args.threads, wrk_env)
-            for _ in range(args.repeats)
-        ]
+            if bare is not None:
+                run_wrk(bare_url, args.warmup, args.connections, args.threads, wrk_env)
+        runs, bare_runs, cpu_s, cpu_bare_s = [], [], 0.0, 0.0
+        for _ in range(args.repeats):  # alternated: the neighbours' load hits both alike
+            c0 = _cpu_seconds(server.pid)
+            runs.append(run_wrk(url, args.seconds, args.connections, args.threads, wrk_env))
+            cpu_s += _cpu_seconds(server.pid) - c0
+            if bare is not None:
+                c0 = _cpu_seconds(bare.pid)
+                bare_runs.append(
+                    run_wrk(bare_url, args.seconds, args.connections, args.threads, wrk_env)
+                )
+                cpu_bare_s += _cpu_seconds(bare.pid) - c0
         # the server's own CPU per request: unlike latency, barely moved by busy neighbours
-        cpu_us = (_cpu_seconds(server.pid) - cpu_before) / sum(r["requests"] for r in runs) * 1e6
+        cpu_us = cpu_s / sum(r["requests"] for r in runs) * 1e6
         result = _median_run(runs)
         reload_result, reload_info = None, {}
         if args.reload_seconds:
             publisher = threading.Thread(
                 target=republish,
-                args=(
-                    home / "models_published",
-                    url,
-                    args.reload_seconds / 3,
-                    reload_info,
-                ),  # fmt: skip
+                args=(home / "models_published", url, args.reload_seconds / 3, reload_info),
             )
             publisher.start()
-            reload_result = run_wrk(url, args.reload_seconds, args.connections, args.threads, wrk_env)  # fmt: skip
+            reload_result = run_wrk(url, args.reload_seconds, args.connections, args.threads,
+                                    wrk_env)  # fmt: skip
             publisher.join(timeout=120)
-        rss = [_rss_mb(server.pid)]
-        children = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True)  # fmt: skip
-        rss += [_rss_mb(int(p)) for p in children.stdout.split()]
+        rss, peak = _peak_rss(server)
+        bare_peak = _peak_rss(bare)[1] if bare is not None else None
         with urllib.request.urlopen(url + "/metrics", timeout=5) as resp:
             metrics_text = resp.read().decode()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
+        _stop(server)
+        if bare is not None:
+            _stop(bare)
     load_after = _loadavg()
 
     common = {
@@ -404,6 +482,7 @@ def main(argv: list[str] | None = None) -> None:
         "connections": args.connections,
         "wrk_threads": args.threads,
         "workers": args.workers,
+        "scorer": args.scorer,
         "users": scoring["n_users"],
         "series_versions": scoring["n_series"],
         "stories": scoring["n_stories"],
@@ -413,15 +492,11 @@ def main(argv: list[str] | None = None) -> None:
         "mix": "70% known users, 10% known + after_series_id, 20% unknown; k=10",
         "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
-    peak = round(max(p for _, p in rss))
     row = _row("api_load", result, TARGET, peak, common)
-    row["target_met"] = (
-        row["throughput_per_s"] >= 1000 and row["latency_ms"]["p99"] <= 20 and row["errors"] == 0
-    )
     row.update(
         server_startup_s=round(startup_s, 2),
         server_cpu_us_per_request=round(cpu_us, 1),
-        server_rss_mb=[round(c) for c, _ in rss],
+        server_rss_mb=rss,
         bundle_build_s=round(build_s, 1),
         in_process=scoring,
         metrics_requests_seen=sum(
@@ -431,6 +506,30 @@ def main(argv: list[str] | None = None) -> None:
         ),
     )
     rows = [row]
+    if bare_runs:
+        bare_row = _row("api_load_bare", _median_run(bare_runs), "the baseline", bare_peak, common)
+        bare_row["server_cpu_us_per_request"] = round(
+            cpu_bare_s / sum(r["requests"] for r in bare_runs) * 1e6, 1
+        )
+        bare_row["target_met"] = None
+        rps_ratio = row["throughput_per_s"] / bare_row["throughput_per_s"]
+        p99_ratio = row["latency_ms"]["p99"] / bare_row["latency_ms"]["p99"]
+        row.update(
+            baseline="bare_fastapi_fixed_list",
+            baseline_seconds=bare_row["seconds"],
+            baseline_throughput_per_s=bare_row["throughput_per_s"],
+            baseline_p99_ms=bare_row["latency_ms"]["p99"],
+            ratio=round(rps_ratio, 3),
+            p99_ratio=round(p99_ratio, 3),
+            target=BARE_TARGET,
+            target_met=rps_ratio >= 0.6 and p99_ratio <= 2 and row["errors"] == 0,
+        )
+        rows.append(bare_row)
+    else:
+        row["target_met"] = (
+            row["throughput_per_s"] >= 1000 and row["latency_ms"]["p99"] <= 20
+            and row["errors"] == 0
+        )  # fmt: skip
     if reload_result is not None:
         reload_row = _row("api_load_reload", reload_result, RELOAD_TARGET, peak, common)
         reload_row.update(reload_info)
@@ -446,38 +545,66 @@ def render(rows: list[dict]) -> str:
     row, sc = rows[0], rows[0]["in_process"]
     lines = []
     for r in rows:
-        lat, met = r["latency_ms"], "met" if r["target_met"] else "NOT met"
+        lat = r["latency_ms"]
+        met = "" if r["target_met"] is None else (": **met**" if r["target_met"] else
+                                                  ": **NOT met**")  # fmt: skip
+        ratio = "—" if not r.get("ratio") else f"{r['ratio']}× req/s, {r['p99_ratio']}× p99"
         lines.append(
             f"| {r['stage']} | {r['requests']:,} | {r['seconds']} | {r['throughput_per_s']:,} | "
-            f"{lat['p50']} | {lat['p90']} | {lat['p95']} | {lat['p99']} | {lat['max']} | "
-            f"{r['errors']} | {r['peak_rss_mb']:,} | {r['target']}: **{met}** |"
+            f"{lat['p50']} | {lat['p90']} | {lat['p99']} | {lat['max']} | "
+            f"{r['errors']} | {r['peak_rss_mb']:,} | {ratio} | {r['target']}{met} |"
         )
-    reload_note = ""
-    if len(rows) > 1:
-        rr = rows[1]
-        reload_note = (
-            f"- Reload: {rr['seconds']} s of the same load, during which the bundle was published "
-            f"again as `{rr.get('reload_version')}` (hard-linked copy, `current` switched); the "
-            f"server answered with it {rr.get('reload_to_served_s')} s after the switch (1 s "
-            "polling + loading and preparing the bundle on the watcher thread), "
-            f"{rr['errors']} errors.\n"
+    notes = []
+    by_stage = {r["stage"]: r for r in rows}
+    if "api_load_bare" in by_stage:
+        b = by_stage["api_load_bare"]
+        bare_runs = ", ".join(f"{r['req_per_s']:,} / {r['p99_ms']}" for r in b["runs"])
+        notes.append(
+            f"- Baseline (`api_load_bare`): `python -m benchmarks.bare_api` — a FastAPI app "
+            "whose `/v1/users/{id}/next-series` returns a fixed 10-item list of the same shape, "
+            f"run by the same `serving.server.run_server` (same uvicorn settings, "
+            f"`--workers {row['workers']} --no-access-log`), loaded by the same wrk command "
+            f"and script; its {len(b['runs'])} runs alternated with the real endpoint's in the "
+            f"same run (per run, req/s and p99 ms: "
+            f"{bare_runs}); "
+            f"server CPU per request {b['server_cpu_us_per_request']} µs."
         )
+    if "api_load_reload" in by_stage:
+        rr = by_stage["api_load_reload"]
+        notes.append(
+            f"- Reload: {rr['seconds']} s of the same load, during which the bundle was "
+            f"published again as `{rr.get('reload_version')}` (hard-linked copy, `current` "
+            f"switched); the server answered with it {rr.get('reload_to_served_s')} s after "
+            "the switch (1 s polling + loading and preparing the bundle on the watcher "
+            f"thread), {rr['errors']} errors."
+        )
+    model = (
+        f"the ranker's precomputed lists (40 stories per user, then trending; unknown users "
+        f"trending), {row['users']:,} users × {row['series_versions']:,} series versions "
+        f"({row['stories']:,} stories × 2 languages)"
+        if row.get("scorer") == "precomputed"
+        else f"{row['users']:,} users × {row['series_versions']:,} series versions "
+        f"({row['stories']:,} stories × 2 languages), {row['factors']} factors"
+    )
     table = "\n".join(lines)
+    note_text = "\n".join(notes)
+    runs = ", ".join(f"{r['req_per_s']:,} / {r['p99_ms']}" for r in row["runs"])
     return f"""# api_load — recommendation API under load
 
 Run of {row["at"]} on {row["cores"]} cores, {row["memory_gb"]} GB; load average before
 {row["loadavg_before"]}, after {row["loadavg_after"]} (the machine is shared with other work).
 
-`python -m benchmarks.api_load --users {row["users"]} --stories {row["stories"]} --seconds {round(row["seconds"])} --connections {row["connections"]}`
+`python -m benchmarks.api_load --users {row["users"]} --stories {row["stories"]} --scorer {row.get("scorer", "factors")} --seconds {round(row["seconds"])} --repeats {len(row["runs"])} --connections {row["connections"]}`
 
-| stage | requests | seconds | req/s | p50 ms | p90 ms | p95 ms | p99 ms | max ms | errors | server RSS MB | target |
-|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|
+| stage | requests | seconds | req/s | p50 ms | p90 ms | p99 ms | max ms | errors | server RSS MB | vs bare (same run) | target |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|
 {table}
 
-- Model: {row["users"]:,} users × {row["series_versions"]:,} series versions ({row["stories"]:,} stories × 2 languages), {row["factors"]} factors; request mix: {row["mix"]}.
-- Server: `cliffhanger serve --workers {row["workers"]} --no-access-log` (uvicorn with uvloop + httptools), started and healthy in {row["server_startup_s"]} s (bundle load included); load from `wrk -t{row["wrk_threads"]} -c{row["connections"]}` (after a warm-up) in a separate process, random users from a Lua script; every non-2xx response counts as an error. api_load: medians of {len(row["runs"])} timed runs of {round(row["seconds"])} s (per run, req/s and p99 ms: {", ".join(f"{r['req_per_s']:,} / {r['p99_ms']}" for r in row["runs"])}), errors summed over all runs, max over all runs. Closed loop: 32 requests always in flight, so latency ≈ 32 / throughput plus scheduling noise.
+- Model: {model}; request mix: {row["mix"]}.
+- Server: `cliffhanger serve --workers {row["workers"]} --no-access-log` (uvicorn with uvloop + httptools), started and healthy in {row["server_startup_s"]} s (bundle load included); load from `wrk -t{row["wrk_threads"]} -c{row["connections"]}` (after a warm-up) in a separate process, random users from a Lua script; every non-2xx response counts as an error. api_load: medians of {len(row["runs"])} timed runs of {round(row["seconds"])} s (per run, req/s and p99 ms: {runs}), errors summed over all runs, max over all runs. Closed loop: {row["connections"]} requests always in flight, so latency ≈ {row["connections"]} / throughput plus scheduling noise.
+{note_text}
 - Server CPU per request (user + system, all timed runs): {row["server_cpu_us_per_request"]} µs, i.e. about {round(1e6 / row["server_cpu_us_per_request"]):,} req/s per fully available core — the figure least affected by the neighbours.
-{reload_note}- In-process (no HTTP), {sc["n_users"]:,} users: bundle load {sc["bundle_load_s"]} s + preparation {sc["bundle_prepare_s"]} s; scoring per request, µs mean / p50 / p99: known user {sc["score_known_us"]["mean"]} / {sc["score_known_us"]["p50"]} / {sc["score_known_us"]["p99"]}, with after_series_id {sc["score_known_after_us"]["mean"]} / {sc["score_known_after_us"]["p50"]} / {sc["score_known_after_us"]["p99"]}, unknown user {sc["score_unknown_us"]["mean"]} / {sc["score_unknown_us"]["p50"]} / {sc["score_unknown_us"]["p99"]}.
+- In-process (no HTTP), {sc["n_users"]:,} users: bundle load {sc["bundle_load_s"]} s + preparation {sc["bundle_prepare_s"]} s; scoring per request, µs mean / p50 / p99: known user {sc["score_known_us"]["mean"]} / {sc["score_known_us"]["p50"]} / {sc["score_known_us"]["p99"]}, with after_series_id {sc["score_known_after_us"]["mean"]} / {sc["score_known_after_us"]["p50"]} / {sc["score_known_after_us"]["p99"]}, unknown user {sc["score_unknown_us"]["mean"]} / {sc["score_unknown_us"]["p50"]} / {sc["score_unknown_us"]["p99"]}.
 - Versions: {", ".join(f"{k} {v}" for k, v in row["versions"].items())}.
 """
 

@@ -44,8 +44,15 @@ from models.metrics import (
     per_user_metrics,
     top_k,
 )
+from models.ranker import (
+    BOOSTER_KEYS,
+    Ranker,
+    cross_fit,
+    lightgbm_available,
+    train_booster,
+    training_rows,
+)
 from models.ranker import DEFAULT_PARAMS as RANKER_DEFAULTS
-from models.ranker import Ranker, cross_fit, lightgbm_available, train_booster, training_rows
 from models.recommenders import BASELINES, Blend, HeadRerank, Recommender, make
 
 K = 10
@@ -347,6 +354,7 @@ def select_and_evaluate(
         tuned["ranker"] = ranker_params(tuned)
         ranker = Ranker(params=dict(tuned["ranker"]), progress=progress).fit_stage1(val.train)
         fitted = cross_fit(ranker, val.scored, val.truth)
+        tuned["ranker"].update({k: ranker.params[k] for k in BOOSTER_KEYS})  # the chosen ones
         ev = evaluate(ranker, val, fit=False)  # the out-of-fold lists: an honest score
         validation["ranker"] = _ndcg(ev)
         ranker_model = fitted.booster.model_to_string()

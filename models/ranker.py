@@ -58,7 +58,22 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",  # or "lambdarank"; pointwise is steadier with ~1 positive per user
     "earlier_windows": 2,  # extra label periods before the training period's own (see below)
     "seed": 0,
+    "booster_grid": None,  # the LightGBM settings tried on validation (None: BOOSTER_GRID)
 }
+#: LightGBM's threads: one. On a small machine shared with other work, OpenMP's spinning
+#: barriers make two threads several times slower than one (measured: 100 trees on 100 k
+#: rows, 51 s with two threads vs 10 s with one, with the two cores busy with other jobs)
+THREADS = 1
+#: LightGBM settings the cross-fit tries (over :data:`DEFAULT_PARAMS`), keeping the one with
+#: the best out-of-fold NDCG@10 on the validation period: the test period picks nothing
+BOOSTER_GRID: tuple[dict[str, Any], ...] = (
+    {},
+    {"trees": 300, "learning_rate": 0.03, "leaves": 31, "min_leaf": 50},
+    {"objective": "lambdarank", "trees": 200},
+    {"trees": 200, "leaves": 7, "min_leaf": 300},
+)
+#: the settings :data:`BOOSTER_GRID` varies (recorded with the chosen values)
+BOOSTER_KEYS = ("trees", "learning_rate", "leaves", "min_leaf", "objective")
 FEATURES = (
     *(f"trending_{i}" for i in range(len(DEFAULT_PARAMS["half_lives"]))),
     "popularity", "popularity_1d", "release_age_days", "first_start_age_days", "hook_rate",
@@ -305,17 +320,20 @@ class Ranker(Recommender):
         return b
 
     def rank(self, rows: np.ndarray, boosters: dict[int, Any] | None = None,
-             fold: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+             fold: np.ndarray | None = None, chunks: list[Chunk] | None = None
+             ) -> np.ndarray:  # fmt: skip
         """The exported lists: for each user of ``rows`` the ``length`` best candidates by the
-        booster (``boosters[fold[row]]`` for out-of-fold ranking), -1-padded; other users -1."""
+        booster (``boosters[fold[row]]`` for out-of-fold ranking), -1-padded; other users -1.
+        ``chunks``: the candidates of ``rows`` when already built."""
         length = int(self.params["length"])
         out = np.full((self.train.X.shape[0], length), -1, dtype=np.int32)
         started = time.perf_counter()
-        for chunk in self.chunks(np.asarray(rows, dtype=np.int64)):
+        rows = np.asarray(rows, dtype=np.int64)
+        for chunk in self.chunks(rows) if chunks is None else chunks:
             if not len(chunk.user):
                 continue
             if boosters is None:
-                scores = self._booster().predict(chunk.features, num_threads=2)
+                scores = self._booster().predict(chunk.features, num_threads=THREADS)
             else:
                 scores = np.empty(len(chunk.user))
                 user_fold = fold[chunk.rows][chunk.user]
@@ -323,7 +341,7 @@ class Ranker(Recommender):
                     pick = user_fold == f
                     if pick.any():
                         scores[pick] = self._booster(b).predict(chunk.features[pick],
-                                                                num_threads=2)  # fmt: skip
+                                                                num_threads=THREADS)  # fmt: skip
             order = np.lexsort((chunk.story, -scores, chunk.user))
             user = chunk.user[order]
             first = np.searchsorted(user, np.arange(len(chunk.rows)))
@@ -398,7 +416,7 @@ def train_booster(
         "learning_rate": float(p["learning_rate"]), "num_leaves": int(p["leaves"]),
         "min_data_in_leaf": int(p["min_leaf"]), "feature_fraction": 0.9,
         "bagging_fraction": 0.8, "bagging_freq": 1, "lambdarank_truncation_level": 20,
-        "num_threads": 2, "verbose": -1, "seed": int(p["seed"]), "deterministic": True,
+        "num_threads": THREADS, "verbose": -1, "seed": int(p["seed"]), "deterministic": True,
         "force_row_wise": True,
     }  # fmt: skip
     return lgb.train(settings, data, num_boost_round=int(p["trees"]))
@@ -467,6 +485,18 @@ class CrossFit:
     candidate_recall: float  # share of the sampled users' new stories in their candidates
 
 
+def list_ndcg(lists: np.ndarray, rows: np.ndarray, truth: sp.csr_matrix, k: int = 10) -> float:
+    """Mean NDCG@k (binary gains) of the ranked ``lists`` (-1: no item) of the users ``rows``,
+    each with at least one item in ``truth``."""
+    top = lists[rows, :k]
+    t = truth[rows].tocsr()
+    hits = np.asarray(t[np.arange(len(rows))[:, None], np.maximum(top, 0)].todense()) > 0
+    hits &= top >= 0
+    discounts = 1.0 / np.log2(np.arange(2, top.shape[1] + 2))
+    ideal = np.cumsum(discounts)[np.clip(np.diff(t.indptr), 1, top.shape[1]) - 1]
+    return float(np.mean((hits * discounts).sum(axis=1) / ideal)) if len(rows) else 0.0
+
+
 def _joined(samples: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (np.concatenate([s[0] for s in samples]), np.concatenate([s[1] for s in samples]),
             np.concatenate([s[2] for s in samples]))  # fmt: skip
@@ -489,12 +519,26 @@ def cross_fit(
     own = budget // 2 if extra else budget
     samples = [training_rows(ranker, rows[fold[rows] == f], truth, own // 2, int(p["seed"]) + f)
                for f in (0, 1)]  # fmt: skip
-    boosters = {f: train_booster(*_joined([samples[1 - f], *extra]), p) for f in (0, 1)}
-    if any(b is None for b in boosters.values()):
-        raise ValueError("no user started any of their candidates: nothing to learn from")
-    ranker.top_items = ranker.rank(rows, boosters, fold)
+    # the candidates of the validation users, built once for every setting when they fit
+    # in memory (about 100 bytes per candidate)
+    per_user = int(ranker.pool.sum()) + int(p["neighbours"])
+    cached = list(ranker.chunks(rows)) if len(rows) * per_user <= 20_000_000 else None
+    grid = BOOSTER_GRID if p.get("booster_grid") is None else (p["booster_grid"] or [{}])
+    best: tuple[float, dict, np.ndarray] | None = None
+    for settings in grid:
+        q = {**p, **settings}
+        boosters = {f: train_booster(*_joined([samples[1 - f], *extra]), q) for f in (0, 1)}
+        if any(b is None for b in boosters.values()):
+            raise ValueError("no user started any of their candidates: nothing to learn from")
+        lists = ranker.rank(rows, boosters, fold, cached)
+        score = list_ndcg(lists, rows, truth)
+        ranker.progress(f"ranker {settings or 'defaults'}: out-of-fold ndcg@10 {score:.4f}")
+        if best is None or score > best[0]:
+            best = (score, settings, lists)
+    _, settings, ranker.top_items = best
+    ranker.params.update({k: q[k] for k in BOOSTER_KEYS for q in [{**p, **settings}]})
     features, labels, groups = _joined([*samples, *extra])
-    booster = train_booster(features, labels, groups, p)
+    booster = train_booster(features, labels, groups, ranker.params)
     users = np.concatenate([s[3] for s in samples])
     own_labels = sum(float(s[1].sum()) for s in samples)
     n_true = np.diff(truth.indptr)[users].sum()

@@ -47,20 +47,29 @@ def bind_problem(host: str, port: int) -> str | None:
     return None
 
 
-def run_server(host: str, port: int, workers: int = 1, access_log: bool = True) -> None:
-    """Serve ``serving.app:create_app`` on ``host:port`` until interrupted.
+def run_server(
+    host: str,
+    port: int,
+    workers: int = 1,
+    access_log: bool = True,
+    app: str = "serving.app:create_app",
+) -> None:
+    """Serve the app factory ``app`` (the API's by default) on ``host:port`` until interrupted.
+
+    ``app`` is another factory only for the load benchmark's bare baseline
+    (``benchmarks.bare_api``), which must run under exactly these server settings.
 
     uvloop and httptools are used when installed (uvicorn's ``auto``): they roughly halve the
     per-request overhead of the event loop and HTTP parsing, which dominates a request whose
     scoring takes tens of microseconds.
     """
     root = paths().models_dir
-    if not (root / "current").exists():
+    if app == "serving.app:create_app" and not (root / "current").exists():
         logging.getLogger("cliffhanger.serving").warning(
             "no model published yet at %s: serving 503 until the pipeline publishes one", root
         )
     uvicorn.run(
-        "serving.app:create_app",
+        app,
         factory=True,
         host=host,
         port=port,

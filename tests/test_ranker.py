@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 from models.evaluate import Split, evaluate
 from models.interactions import build_matrix, story_info_of
-from models.ranker import FEATURES, Ranker, cross_fit, earlier_window
+from models.ranker import FEATURES, Ranker, cross_fit, earlier_window, list_ndcg
 from models.recommenders import make
 
 DAY0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -136,3 +136,31 @@ def test_an_earlier_window_is_carved_from_the_history_before_it(splits) -> None:
     assert not (matrix.X.multiply(truth)).nnz
     assert (matrix.age_days.data > 0).all() and len(rows) > 0
     assert earlier_window(val.train, N_DAYS * 2.0, 1.0) is None  # nothing left before it
+
+
+def test_list_ndcg_by_hand() -> None:
+    """Binary-gain NDCG@k of ranked lists; -1 (no item) never counts as a hit."""
+    lists = np.array([[2, 0, -1], [1, -1, -1]], dtype=np.int32)
+    truth = sp.csr_matrix(np.array([[1, 0, 0], [1, 1, 0]], dtype=np.float32))
+    # user 0: a hit at rank 2 of one relevant item; user 1: a hit at rank 1 of two (item 0,
+    # also relevant, is where a -1 would land if it were read as an index)
+    user0 = 1 / np.log2(3)
+    user1 = 1 / (1 + 1 / np.log2(3))
+    assert list_ndcg(lists, np.array([0, 1]), truth, k=3) == pytest.approx((user0 + user1) / 2)
+
+
+def test_the_cross_fit_keeps_the_booster_settings_best_out_of_fold(splits) -> None:  # noqa: ANN001
+    """Of a one-split stump and the tuned settings, the cross-fit keeps (and records) the
+    settings whose out-of-fold validation lists score higher — here the real model's."""
+    val, _test = splits
+    stump = {"trees": 1, "leaves": 2, "min_leaf": 1000, "objective": "lambdarank"}
+    ranker = Ranker(params={**PARAMS, "booster_grid": [stump, {}]}).fit_stage1(val.train)
+    cross_fit(ranker, val.scored, val.truth, length=1.0)
+    assert {k: ranker.params[k] for k in ("trees", "leaves", "min_leaf", "objective")} == {
+        "trees": 60, "leaves": 7, "min_leaf": 20, "objective": "binary"}  # fmt: skip
+    alone = Ranker(params={**PARAMS, "booster_grid": [stump]}).fit_stage1(val.train)
+    cross_fit(alone, val.scored, val.truth, length=1.0)
+    assert alone.params["trees"] == 1
+    assert list_ndcg(ranker.top_items, val.scored, val.truth) > list_ndcg(
+        alone.top_items, val.scored, val.truth
+    )
