@@ -22,6 +22,7 @@ import polars as pl
 from synthetic.catalog import Catalog, build_catalog
 from synthetic.events import build_events
 from synthetic.faults import inject_faults
+from synthetic.feedback import FEEDBACK_MODES, FeedbackFiles, simulate_feedback
 from synthetic.launches import build_launch_catalog
 from synthetic.population import build_users
 from synthetic.records import logical_records
@@ -53,6 +54,9 @@ class GenerateSpec:
     launches: bool = False  # launch mode: a release flow with planted appeal (launches.py)
     exits: str = "classic"  # where views end: classic, or kuairand (calibrated on real logs)
     weak_scenes: tuple[WeakScene, ...] = ()  # planted weak scenes (exit-moment tests)
+    # the app shows recommended lists (served log + impression/click events): off, ab or aa
+    feedback: str = "off"
+    feedback_lift: float = 1.2  # ab: the challenger's click probability x this
 
     def validate(self) -> None:
         if self.users < 1:
@@ -77,6 +81,14 @@ class GenerateSpec:
                     "--weak-scene needs SERIES:EPISODE:SECOND:SHARE with an episode >= 1, a "
                     f"second >= 0 and a share in (0, 1] (got {scene})"
                 )
+        if self.feedback not in FEEDBACK_MODES:
+            raise GenerateError(
+                f"--feedback must be one of {', '.join(FEEDBACK_MODES)} (got {self.feedback!r})"
+            )
+        if not 0.1 <= self.feedback_lift <= 5:
+            raise GenerateError(
+                f"--feedback-lift must be between 0.1 and 5 (got {self.feedback_lift})"
+            )
         if self.gzip and self.fmt == "parquet":
             raise GenerateError("--gzip applies to JSON Lines; Parquet is compressed already")
 
@@ -178,6 +190,24 @@ def generate(spec: GenerateSpec, progress: Callable[[str], None] | None = None) 
             records, staging / "events", spec.fmt, spec.gzip, spec.start, spec.days, rngs[5]
         )
         faults = faults.join(located, on="fault_id", how="left").sort("file", "record_number")
+        feedback = None
+        if spec.feedback != "off":
+            say("recommended lists")
+            # its own child of the seed: the other stages draw exactly as without it
+            rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(7,)))
+            feedback = simulate_feedback(
+                rng, events, catalog.series, spec.feedback, spec.feedback_lift, staging,
+                spec.fmt, spec.gzip and spec.fmt != "parquet", start_ms,
+                start_ms + spec.days * 86_400_000,
+            )  # fmt: skip
+            extra = pl.DataFrame(
+                {
+                    "file": list(feedback.event_files),
+                    "records": list(feedback.event_files.values()),
+                },
+                schema=per_file.schema,
+            )
+            per_file = pl.concat([per_file, extra]).sort("file")
         manifest = _manifest(
             spec,
             catalog.series.height,
@@ -189,6 +219,8 @@ def generate(spec: GenerateSpec, progress: Callable[[str], None] | None = None) 
         )
         if spec.launches:
             manifest["series"] = _planted_series(catalog)
+        if feedback is not None:
+            manifest["feedback"] = _feedback_manifest(spec, feedback, staging)
         if faults.height:
             faults.select(
                 "file", "record_number", "kind", "expected", "reason", "event_id"
@@ -201,9 +233,10 @@ def generate(spec: GenerateSpec, progress: Callable[[str], None] | None = None) 
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+    written = [p.name for p in paths] + (sorted(feedback.event_files) if feedback else [])
     return GenerateResult(
         out=out,
-        event_files=[out / "events" / p.name for p in paths],
+        event_files=[out / "events" / name for name in written],
         n_series=catalog.series.height,
         n_episodes=catalog.episodes.height,
         n_users=spec.users,
@@ -212,6 +245,20 @@ def generate(spec: GenerateSpec, progress: Callable[[str], None] | None = None) 
         n_faults=faults.height,
         seconds=timings,
     )
+
+
+def _feedback_manifest(spec: GenerateSpec, files: FeedbackFiles, root: Path) -> dict[str, object]:
+    """What the feedback simulation planted and wrote."""
+    return {
+        "mode": spec.feedback,
+        "planted_ctr_lift": spec.feedback_lift if spec.feedback == "ab" else 1.0,
+        "lists": files.lists,
+        "impressions": files.impressions,
+        "clicks": files.clicks,
+        "event_files": sorted(files.event_files),
+        "served_files": [p.relative_to(root).as_posix() for p in files.served_files],
+        "experiment_file": "experiment.toml",
+    }
 
 
 def _planted_series(catalog: Catalog) -> dict[str, dict[str, object]]:
@@ -255,6 +302,8 @@ def _manifest(
         del args["launches"]
     if spec.exits == "classic":
         del args["exits"]
+    if spec.feedback == "off":  # the default manifest stays as it always was
+        del args["feedback"], args["feedback_lift"]
     if spec.weak_scenes:
         args["weak_scenes"] = [asdict(w) for w in spec.weak_scenes]
     else:

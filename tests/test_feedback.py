@@ -355,3 +355,124 @@ def test_a_quarantined_list_is_replayed_whole_once_its_series_exists(
     assert (result.examined, result.loaded, result.still_quarantined) == (1, 1, 0)
     assert ids == [("L2:1",), ("L2:2",)]
     assert balance == (1, 1, 0, 0)
+
+
+# ---- generated data: the A/B analysis finds the planted lift and nothing in an A/A test
+
+
+def analysed(root: Path, mode: str, users: int = 2000) -> Paths:
+    from features.recommendation_performance import build_recommendation_experiment
+    from features.sessions import build_sessions
+    from ingest.catalog import refresh_public_catalog
+    from ingest.events import event_files, ingest_files
+    from ingest.served_log import served_files
+    from synthetic import GenerateSpec, generate
+
+    data = root / "data"
+    generate(GenerateSpec(users=users, days=7, seed=11, out=data, feedback=mode))
+    p = Paths(home=root, warehouse=root / "w" / "c.duckdb", landing=data,
+              dagster_home=root / "d")  # fmt: skip
+    with working_database(p) as con:
+        load_catalog(con, data / "catalog")
+        refresh_public_catalog(con)
+        accounting = ingest_files(con, event_files([data / "events"]))
+        assert all(a.quarantined == 0 and a.duplicates == 0 for a in accounting)
+        read_served_log(con, served_files(data / "served"))
+        build_sessions(con, MetricParams())
+        build_recommendation_performance(con, MetricParams())
+        build_recommendation_experiment(con, {"synthetic-ranker": 0.5})
+    return p
+
+
+def experiment(p: Paths) -> dict[str, dict]:
+    with working_database(p) as con:
+        rows = con.execute("SELECT * FROM analytics.recommendation_experiment").fetchall()
+        names = [d[0] for d in con.description]
+    return {r[1]: dict(zip(names, r, strict=True)) for r in rows}
+
+
+@pytest.fixture(scope="module")
+def ab(tmp_path_factory: pytest.TempPathFactory) -> Paths:
+    return analysed(tmp_path_factory.mktemp("ab"), "ab")
+
+
+@pytest.fixture(scope="module")
+def aa(tmp_path_factory: pytest.TempPathFactory) -> Paths:
+    return analysed(tmp_path_factory.mktemp("aa"), "aa")
+
+
+def test_the_planted_lift_is_found(ab: Paths) -> None:
+    rows = experiment(ab)
+    control, challenger = rows["control"], rows["challenger"]
+    assert challenger["ctr_diff_ci_low"] > 0
+    # the lift is planted on every tap but the discovery lists' own (variant-blind) taps
+    assert 1.05 < challenger["ctr"] / control["ctr"] < 1.35
+    assert not challenger["is_srm"] and challenger["srm_p_value"] > 0.001
+    assert control["users_in_both_variants"] == 0
+    with working_database(ab) as con:
+        unmatched, starts = con.execute(
+            "SELECT count(*) FILTER (WHERE NOT is_matched), count(attributed_start_at) "
+            "FROM analytics.recommendation_impressions"
+        ).fetchone()
+    assert unmatched == 0 and starts > 0  # every simulated impression was served
+
+
+def test_an_aa_test_stays_quiet(aa: Paths) -> None:
+    challenger = experiment(aa)["challenger"]
+    assert challenger["ctr_diff_ci_low"] < 0 < challenger["ctr_diff_ci_high"]
+    assert challenger["start_rate_diff_ci_low"] < 0 < challenger["start_rate_diff_ci_high"]
+    assert not challenger["is_srm"]
+
+
+def test_srm_fires_on_a_skewed_split_and_not_on_a_fair_one() -> None:
+    import polars as pl
+
+    from features.recommendation_performance import experiment_rows
+
+    def split(n_control: int, n_challenger: int) -> pl.DataFrame:
+        variants = ["control"] * n_control + ["challenger"] * n_challenger
+        return pl.DataFrame({"experiment": ["e"] * len(variants), "variant": variants,
+                             "user_id": [f"u{i}" for i in range(len(variants))],
+                             "impressions": [10] * len(variants), "clicks": [1] * len(variants),
+                             "starts": [0] * len(variants)})  # fmt: skip
+
+    fair = {r["variant"]: r for r in experiment_rows(split(1010, 990), {"e": 0.5})}
+    skewed = {r["variant"]: r for r in experiment_rows(split(1100, 900), {"e": 0.5})}
+    # chi-square by hand: (1010 - 1000)^2 / 1000 * 2 = 0.2; (1100 - 1000)^2 / 1000 * 2 = 20
+    assert fair["challenger"]["srm_chi2"] == pytest.approx(0.2)
+    assert not fair["challenger"]["is_srm"]
+    assert skewed["challenger"]["srm_chi2"] == pytest.approx(20.0)
+    assert skewed["challenger"]["is_srm"] and skewed["challenger"]["srm_p_value"] < 1e-5
+    # the planned share is the reference: 900 of 2000 is what a 45 % challenger expects
+    planned = {r["variant"]: r for r in experiment_rows(split(1100, 900), {"e": 0.45})}
+    assert planned["challenger"]["srm_chi2"] == pytest.approx(0.0)
+
+
+def test_ratio_of_means_by_hand() -> None:
+    from features.recommendation_performance import ratio_of_means
+
+    # users (clicks, impressions): (1, 2), (0, 2), (3, 4): R = 4 / 8 = 0.5; residuals 0, -1, 1;
+    # se = sqrt(2 / (3 * 2)) / (8 / 3) = 0.2165
+    r, se = ratio_of_means([1, 0, 3], [2, 2, 4])
+    assert (r, se) == (0.5, pytest.approx((2 / 6) ** 0.5 / (8 / 3)))
+
+
+def test_feedback_generation_is_deterministic_and_leaves_the_rest_unchanged(tmp_path: Path) -> None:
+    from synthetic import GenerateSpec, generate
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes()
+                for p in sorted(root.rglob("*")) if p.is_file()}  # fmt: skip
+
+    for name, mode in (("a", "ab"), ("b", "ab"), ("plain", "off")):
+        generate(GenerateSpec(users=120, days=2, seed=5, out=tmp_path / name, fmt="segment",
+                              feedback=mode))  # fmt: skip
+    a, b, plain = files(tmp_path / "a"), files(tmp_path / "b"), files(tmp_path / "plain")
+    assert a == b
+    extra = {k for k in a if k.startswith(("served/", "events/recommendations_"))}
+    assert extra and "experiment.toml" in a
+    assert {
+        k: v for k, v in a.items() if k not in extra | {"experiment.toml", "manifest.json"}
+    } == {k: v for k, v in plain.items() if k != "manifest.json"}
+    first = json.loads(next(v for k, v in a.items() if k.startswith("events/rec")).splitlines()[0])
+    assert first["event"] in ("Product List Viewed", "Product Clicked")
