@@ -39,7 +39,7 @@ WHERE e.event_type = 'recommendation_impression';
 
 -- 2. Counted impressions: matched ones, one per user x request x story (the first shown).
 CREATE OR REPLACE TEMP TABLE rec_counted AS
-SELECT *, row_number() OVER () AS imp_idx
+SELECT *, row_number() OVER (ORDER BY ts, event_id) AS imp_idx  -- deterministic ties
 FROM rec_impressions_all
 WHERE unmatched_reason IS NULL
 QUALIFY row_number() OVER (PARTITION BY user_id, request_id, story_id

@@ -11,34 +11,42 @@ WITH parsed AS (
                "userId": "VARCHAR", "anonymousId": "VARCHAR", "timestamp": "VARCHAR",
                "properties": {"asset_id": "VARCHAR", "content_asset_id": "VARCHAR",
                               "content_asset_ids": ["VARCHAR"], "position": "VARCHAR",
-                              "session_id": "VARCHAR", "product_id": "VARCHAR",
-                              "products": [{"product_id": "VARCHAR", "position": "VARCHAR"}],
-                              "request_id": "VARCHAR", "model_version": "VARCHAR",
-                              "variant": "VARCHAR", "surface": "VARCHAR", "list_id": "VARCHAR"},
+                              "session_id": "VARCHAR"},
                "context": {"app": {"version": "VARCHAR"}, "os": {"name": "VARCHAR"},
                            "locale": "VARCHAR"},
                "event_id": "VARCHAR", "event_type": "VARCHAR", "ts": "VARCHAR",
                "user_id": "VARCHAR", "session_id": "VARCHAR", "series_id": "VARCHAR",
                "episode_number": "VARCHAR", "episode_id": "VARCHAR", "position_s": "VARCHAR",
                "unlock_method": "VARCHAR", "amount_usd": "VARCHAR", "platform": "VARCHAR",
-               "app_version": "VARCHAR", "country": "VARCHAR", "language": "VARCHAR",
-               "request_id": "VARCHAR", "model_version": "VARCHAR", "variant": "VARCHAR",
-               "surface": "VARCHAR", "position": "VARCHAR"
+               "app_version": "VARCHAR", "country": "VARCHAR", "language": "VARCHAR"
            }')) END AS x
     FROM lines
 ), typed AS (
     SELECT *, x.type = 'track' AS is_segment,
+           -- the recommendation-feedback fields, parsed only for those events, so that other
+           -- events cost what they did before
+           CASE WHEN x.event_type IN ('recommendation_impression', 'recommendation_click')
+                     OR (x.type = 'track' AND x.event IN ('Product List Viewed', 'Product Clicked'))
+                THEN try(json_transform(raw, '{
+               "request_id": "VARCHAR", "model_version": "VARCHAR", "variant": "VARCHAR",
+               "surface": "VARCHAR", "position": "VARCHAR",
+               "properties": {"product_id": "VARCHAR",
+                              "products": [{"product_id": "VARCHAR", "position": "VARCHAR"}],
+                              "request_id": "VARCHAR", "model_version": "VARCHAR",
+                              "variant": "VARCHAR", "surface": "VARCHAR", "list_id": "VARCHAR",
+                              "position": "VARCHAR"}
+           }')) END AS r,
            coalesce(x.type = 'track' AND x.event = 'Product List Viewed', false) AS is_list,
            coalesce(x.type = 'track' AND x.event IN ('Product List Viewed', 'Product Clicked'),
                     false) AS is_product
     FROM parsed
 ), shaped AS (
     -- one row per listed product of a list record, one row for every other record
-    SELECT *, CASE WHEN is_list THEN x.properties.products[item] END AS product
+    SELECT *, CASE WHEN is_list THEN r.properties.products[item] END AS product
     FROM (
         SELECT *, unnest(CASE WHEN NOT is_list THEN [0]
-                              WHEN coalesce(len(x.properties.products), 0) = 0 THEN [1]
-                              ELSE range(1, len(x.properties.products) + 1) END) AS item
+                              WHEN coalesce(len(r.properties.products), 0) = 0 THEN [1]
+                              ELSE range(1, len(r.properties.products) + 1) END) AS item
         FROM typed
     )
 )
@@ -63,7 +71,7 @@ SELECT
     CASE WHEN is_segment THEN coalesce(nullif(x.userId, ''), x.anonymousId) ELSE x.user_id END
         AS user_id,
     CASE WHEN is_segment THEN x.properties.session_id ELSE x.session_id END AS session_id,
-    CASE WHEN is_list THEN product.product_id WHEN is_product THEN x.properties.product_id
+    CASE WHEN is_list THEN product.product_id WHEN is_product THEN r.properties.product_id
          WHEN is_segment THEN NULL ELSE x.series_id END AS series_id,
     CASE WHEN is_segment THEN NULL ELSE x.episode_number END AS episode_number_raw,
     CASE WHEN is_segment
@@ -80,12 +88,12 @@ SELECT
          ELSE x.country END AS country,
     CASE WHEN is_segment THEN nullif(split_part(x.context.locale, '-', 1), '')
          ELSE x.language END AS language,
-    CASE WHEN is_segment THEN x.properties.request_id ELSE x.request_id END AS request_id,
-    CASE WHEN is_segment THEN x.properties.model_version ELSE x.model_version END
+    CASE WHEN is_segment THEN r.properties.request_id ELSE r.request_id END AS request_id,
+    CASE WHEN is_segment THEN r.properties.model_version ELSE r.model_version END
         AS model_version,
-    CASE WHEN is_segment THEN x.properties.variant ELSE x.variant END AS variant,
-    CASE WHEN is_segment THEN coalesce(x.properties.surface, x.properties.list_id)
-         ELSE x.surface END AS surface,
+    CASE WHEN is_segment THEN r.properties.variant ELSE r.variant END AS variant,
+    CASE WHEN is_segment THEN coalesce(r.properties.surface, r.properties.list_id)
+         ELSE r.surface END AS surface,
     CASE WHEN is_list THEN coalesce(product.position, item::VARCHAR)
-         WHEN is_segment THEN x.properties.position ELSE x.position END AS list_position_raw
+         WHEN is_segment THEN r.properties.position ELSE r.position END AS list_position_raw
 FROM shaped
