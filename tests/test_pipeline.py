@@ -211,6 +211,7 @@ def test_a_run_ingests_the_landing_folder_and_its_checks_pass(home: Path) -> Non
         "exit_moments_are_consistent": True, "revenue_allocation_balances": True,
         "launch_curves_are_consistent": True, "launch_forecasts_are_well_formed": True,
         "served_model_beats_baselines": True,
+        "attribution_is_consistent": True,
     }  # fmt: skip
     manifest = json.loads((home / "landing" / "manifest.json").read_text())
     loaded = sum(f["expected_loaded"] for f in manifest["files"])
