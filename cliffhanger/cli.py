@@ -123,6 +123,22 @@ def ensure_dagster_home() -> Path:
     help="Plant a weak scene: SHARE of the views of the episode still playing at SECOND end "
     "within the next 5 s (repeatable; e.g. S00003:5:40:0.3).",
 )
+@click.option(
+    "--feedback",
+    type=click.Choice(["off", "ab", "aa"]),
+    default="off",
+    show_default=True,
+    help="Simulate the app showing recommended lists and viewers tapping: the API's served "
+    "log (served/) and impression/click events, users split between control and challenger; "
+    "ab plants a better challenger (see --feedback-lift), aa serves the same model to both.",
+)
+@click.option(
+    "--feedback-lift",
+    type=float,
+    default=1.2,
+    show_default=True,
+    help="With --feedback ab: the challenger's click probability is the control's times this.",
+)
 def generate(
     users: int,
     days: int,
@@ -136,6 +152,8 @@ def generate(
     launches: bool,
     exits: str,
     weak_scenes: tuple[str, ...],
+    feedback: str,
+    feedback_lift: float,
 ) -> None:
     """Write a realistic synthetic micro-drama data set: catalog/ and daily events/ files."""
     from synthetic import GenerateError, GenerateSpec, WeakScene
@@ -168,6 +186,8 @@ def generate(
         launches=launches,
         exits=exits,
         weak_scenes=tuple(scenes),
+        feedback=feedback,
+        feedback_lift=feedback_lift,
     )
     try:
         with err.status("generating…") as status:

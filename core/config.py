@@ -25,6 +25,12 @@ class Paths:
     warehouse: Path
     landing: Path
     dagster_home: Path
+    served_log: Path | None = None  # the API's served log; None: home/served
+
+    @property
+    def served_dir(self) -> Path:
+        """The API's served log folder (docs/feedback-loop.md §2)."""
+        return self.served_log if self.served_log is not None else self.home / "served"
 
     @property
     def warehouse_dir(self) -> Path:
@@ -68,6 +74,7 @@ def paths() -> Paths:
         warehouse=_env_path("CLIFFHANGER_WAREHOUSE", home / "warehouse" / "cliffhanger.duckdb"),
         landing=_env_path("CLIFFHANGER_LANDING", home / "landing"),
         dagster_home=_env_path("DAGSTER_HOME", home / "dagster_home"),
+        served_log=_env_path("CLIFFHANGER_SERVED_LOG", home / "served"),
     )
 
 
@@ -91,6 +98,7 @@ class MetricParams:
     ad_unlock_usd: float = 0.02  # what one rewarded ad is worth: an eCPM of $20 / 1000
     subscription_days: int = 7  # how long one subscription purchase lasts
     comparison_age_days: int = 7  # like-for-like age: the first N days since each release
+    attribution_hours: int = 24  # a start within this long after an impression is attributed
 
     def __post_init__(self) -> None:
         parse_test_days(self.test_days)  # refuses nonsense where the value is set

@@ -42,8 +42,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         {
             "event_id": "Unique id of the event (the dedup key; Segment's messageId).",
             "event_type": "app_open, episode_start, episode_progress, episode_complete, "
-            "episode_exit, paywall_view, episode_unlock, purchase, like, share, follow, or a "
-            "Video Spec event kept as its own type (e.g. video_playback_started).",
+            "episode_exit, paywall_view, episode_unlock, purchase, like, share, follow, "
+            "recommendation_impression, recommendation_click, or a Video Spec event kept as its "
+            "own type (e.g. video_playback_started).",
             "ts": "When it happened on the device, in UTC.",
             "event_date": "UTC date of ts.",
             "user_id": "The user (Segment: userId, else anonymousId).",
@@ -60,6 +61,15 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "country": "Country code, if sent.",
             "language": "App language, if sent.",
             "source_shape": "canonical or segment: the input format of the record.",
+            "request_id": "Recommendation events: the id of the API response the list came "
+            "from (echoed by the app).",
+            "model_version": "Recommendation events: the model bundle version that served the "
+            "list.",
+            "variant": "Recommendation events: default, or the experiment arm (control, "
+            "challenger).",
+            "surface": "Recommendation events: the app's name of where the row was shown "
+            "(e.g. home, after_episode).",
+            "list_position": "Recommendation events: 1-based position within its row.",
         },
     ),
     "episode_views": (
@@ -481,6 +491,136 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
             "backtested for this metric and age.",
         },
     ),
+    "recommendation_impressions": (
+        "One row per recommendation_impression event, matched to the list the API served "
+        "(the served log) or flagged with the reason it does not match; counted impressions "
+        "carry their click, attributed start and what followed it (see docs/metrics.md, "
+        "Recommendation performance).",
+        {
+            "event_id": "The impression event.",
+            "ts": "When the list was shown (UTC).",
+            "date": "UTC date of ts.",
+            "user_id": "The viewer.",
+            "request_id": "The API response the list came from.",
+            "model_version": "Model version the app echoed.",
+            "variant": "Variant the app echoed: default, control or challenger.",
+            "experiment": "The experiment of the served request (served log); null without one.",
+            "surface": "The app's name of where the row was shown.",
+            "position": "1-based position within the row, as the app reported it.",
+            "series_id": "Series version shown.",
+            "story_id": "The story of that version (all language versions share it).",
+            "is_matched": "The served log has this request_id with the same model_version and "
+            "variant, and the series among its items.",
+            "unmatched_reason": "Why not, first failing check: unknown_request_id, "
+            "model_version_mismatch, variant_mismatch, series_not_served; null when matched.",
+            "served_position": "Position of the series in the served list (served log).",
+            "is_counted": "Matched and the first impression of its story in its request (a "
+            "repeated impression of the same story in one request counts once).",
+            "clicked": "Counted, and the user clicked that story in the same request "
+            "(recommendation_click; several taps count once).",
+            "attributed_start_at": "The start attributed to this impression: the user's first "
+            "episode start of the story (any language version) at or after ts, within "
+            "attribution_hours (24), when this is the latest counted impression of the story "
+            "before that start; null otherwise.",
+            "episodes": "Episode views of the story from the attributed start to ts + "
+            "attribution_hours (0 without a start).",
+            "watch_minutes": "Minutes watched in those views (sum of max_position_s / 60).",
+            "unlocks": "episode_unlock events of the story in the same span.",
+        },
+    ),
+    "recommendation_performance": (
+        "One row per UTC date x model version x variant x surface x position: how the "
+        "recommended lists did with real viewers (see docs/metrics.md, Recommendation "
+        "performance). Counts only matched impressions, each story once per request.",
+        {
+            "date": "UTC date of the impressions.",
+            "model_version": "Model version that served the lists.",
+            "variant": "default, control or challenger.",
+            "surface": "The app's name of where the row was shown.",
+            "position": "1-based position within the row.",
+            "impressions": "Counted impressions (matched to the served log, a story once per "
+            "request).",
+            "clicks": "Counted impressions that were clicked.",
+            "ctr": "clicks / impressions.",
+            "ctr_ci_low": "Wilson 95 % interval of ctr, impressions as trials (a description "
+            "of the cell; variant comparisons are in recommendation_experiment).",
+            "ctr_ci_high": "Upper end of that interval.",
+            "attributed_starts": "Impressions with an attributed start (first start of the "
+            "story within attribution_hours after it; the latest impression gets it).",
+            "start_rate": "attributed_starts / impressions.",
+            "start_rate_ci_low": "Wilson 95 % interval of start_rate.",
+            "start_rate_ci_high": "Upper end of that interval.",
+            "episodes": "Episode views that followed the attributed starts within the window.",
+            "watch_minutes": "Minutes watched in those views.",
+            "unlocks": "Paywall unlocks of those stories that followed within the window.",
+            "users": "Distinct viewers with a counted impression.",
+            "unmatched_impressions": "Impressions claiming this cell that match no served list "
+            "(flagged in recommendation_impressions, not counted above).",
+            "repeated_impressions": "Matched impressions not counted: the story was already "
+            "shown in the same request.",
+        },
+    ),
+    "recommendation_experiment": (
+        "One row per experiment x variant: the online A/B test of a challenger model against "
+        "the served one, with the user as the unit (see docs/metrics.md, Recommendation "
+        "performance).",
+        {
+            "experiment": "The experiment's name (served log).",
+            "variant": "control or challenger.",
+            "users": "Users with a counted impression in this variant.",
+            "impressions": "Their counted impressions.",
+            "clicks": "Clicked ones.",
+            "ctr": "clicks / impressions over the variant's users (ratio of means).",
+            "ctr_ci_low": "95 % interval of ctr: delta-method standard error over per-user "
+            "totals (users are the independent units).",
+            "ctr_ci_high": "Upper end of that interval.",
+            "attributed_starts": "Impressions with an attributed start.",
+            "start_rate": "attributed_starts / impressions over the variant's users.",
+            "start_rate_ci_low": "95 % interval of start_rate (delta method over users).",
+            "start_rate_ci_high": "Upper end of that interval.",
+            "ctr_diff": "Challenger row: ctr(challenger) - ctr(control).",
+            "ctr_diff_ci_low": "95 % normal interval of the difference (independent arms).",
+            "ctr_diff_ci_high": "Upper end of that interval.",
+            "ctr_diff_p_value": "Two-sided p-value of the difference (z test).",
+            "start_rate_diff": "Challenger row: start_rate(challenger) - start_rate(control).",
+            "start_rate_diff_ci_low": "95 % interval of that difference.",
+            "start_rate_diff_ci_high": "Upper end of that interval.",
+            "start_rate_diff_p_value": "Two-sided p-value of that difference.",
+            "planned_share": "The share of users the configuration sends to this variant "
+            "(challenger_share of experiment.toml; 0.5 when unknown).",
+            "observed_share": "This variant's share of the experiment's users.",
+            "srm_chi2": "Sample-ratio-mismatch chi-square statistic of users per variant "
+            "against the planned shares.",
+            "srm_p_value": "Its p-value (1 degree of freedom for two variants).",
+            "is_srm": "srm_p_value < 0.001: the split is broken and the comparison not to be "
+            "trusted.",
+            "users_in_both_variants": "Users seen in more than one variant of the experiment "
+            "(should be 0 with a deterministic split).",
+        },
+    ),
+    "served_files": (
+        "One row per served-log file read (docs/feedback-loop.md): each closed file once, by "
+        "content hash; lines_in = loaded + quarantined.",
+        {
+            "file_path": "The served-log file.",
+            "content_sha256": "SHA-256 of its content.",
+            "lines_in": "Non-blank lines.",
+            "loaded": "Lines stored (one row per served item).",
+            "quarantined": "Lines rejected (analytics.served_quarantine).",
+            "items": "Served items stored.",
+            "read_at": "When the pipeline read it.",
+        },
+    ),
+    "served_quarantine": (
+        "One row per served-log line that could not be stored, with a machine-readable reason.",
+        {
+            "file_path": "The served-log file.",
+            "line_number": "1-based line number in the file.",
+            "reason": "malformed, missing_field:<name> or bad_value:<name>.",
+            "raw_line": "The line as written.",
+            "quarantined_at": "When it was read.",
+        },
+    ),
     "ingestion_files": (
         "One row per ingested file: records_in = loaded + quarantined + duplicates, exactly.",
         {
@@ -649,6 +789,16 @@ EXAMPLES: dict[str, str] = {
     "model_evaluation": "SELECT model, value AS ndcg, ci_low, ci_high, ndcg_diff, "
     "ndcg_diff_ci_low, ndcg_diff_ci_high, is_served\n"
     "FROM analytics.model_evaluation WHERE metric = 'ndcg' ORDER BY value DESC;",
+    "recommendation_performance": "-- CTR and start rate by model version and position\n"
+    "SELECT model_version, variant, position, sum(impressions) AS impressions,\n"
+    "       sum(clicks) / sum(impressions) AS ctr,\n"
+    "       sum(attributed_starts) / sum(impressions) AS start_rate\n"
+    "FROM analytics.recommendation_performance GROUP BY ALL ORDER BY ALL;",
+    "recommendation_impressions": "SELECT unmatched_reason, count(*) AS impressions\n"
+    "FROM analytics.recommendation_impressions WHERE NOT is_matched GROUP BY 1;",
+    "recommendation_experiment": "SELECT experiment, variant, users, ctr, ctr_diff, "
+    "ctr_diff_ci_low, ctr_diff_ci_high, srm_p_value\n"
+    "FROM analytics.recommendation_experiment ORDER BY ALL;",
     "recommendations": "SELECT r.rank, r.series_id, s.title, r.source\n"
     "FROM analytics.recommendations r JOIN analytics.series s USING (series_id)\n"
     "WHERE r.user_id = 'u000042' ORDER BY r.rank;",

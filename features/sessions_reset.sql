@@ -38,7 +38,8 @@ CREATE OR REPLACE TABLE derived.touched_episodes (series_id VARCHAR, episode_num
 CREATE OR REPLACE VIEW analytics.events AS
 SELECT r.event_id, r.event_type, r.ts, r.event_date, r.user_id, s.session_key, r.session_id,
        r.series_id, r.episode_number, r.position_s, r.unlock_method, r.amount_usd,
-       r.platform, r.app_version, r.country, r.language, r.source_shape
+       r.platform, r.app_version, r.country, r.language, r.source_shape,
+       r.request_id, r.model_version, r.variant, r.surface, r.list_position
 FROM raw.events r
 ASOF JOIN analytics.sessions s ON r.user_id = s.user_id AND r.ts >= s.started_at;
 
@@ -46,10 +47,13 @@ ASOF JOIN analytics.sessions s ON r.user_id = s.user_id AND r.ts >= s.started_at
 CREATE OR REPLACE TABLE derived.user_days AS
 SELECT DISTINCT user_id, event_date FROM raw.events;
 
--- each user's latest event of each series: the funnel's "inactive for 7 days" test
+-- each user's latest event of each series: the funnel's "inactive for 7 days" test (being
+-- shown a series in a recommended list is not activity on it)
 CREATE OR REPLACE TABLE derived.user_series_last AS
 SELECT user_id, series_id, max(ts) AS last_at
-FROM raw.events WHERE series_id IS NOT NULL GROUP BY ALL;
+FROM raw.events
+WHERE series_id IS NOT NULL AND event_type NOT LIKE 'recommendation_%'
+GROUP BY ALL;
 
 -- the whole history is (re)tagged
 DROP TABLE IF EXISTS temp.main.retag;

@@ -3,7 +3,9 @@
 -- ended more than the gap before the user's earliest new event cannot merge with it, so
 -- everything before that point stays as it is. Bound: $watermark, $gap_minutes.
 CREATE OR REPLACE TEMP TABLE new_events AS
-SELECT user_id, ts, event_date, series_id
+SELECT user_id, ts, event_date,
+       -- a series shown in a recommended list is not activity on it (user_series_last)
+       CASE WHEN event_type NOT LIKE 'recommendation_%' THEN series_id END AS series_id
 FROM raw.events WHERE ingested_at > $watermark;
 
 CREATE OR REPLACE TEMP TABLE scope AS

@@ -56,7 +56,8 @@ FIELD_COLUMNS = (
     "file_idx", "record_number", "raw", "problem", "shape", "event_id", "event_name", "ts_raw",
     "ts_kind", "user_id", "session_id", "series_id", "episode_number_raw", "episode_id",
     "position_raw", "unlock_method", "amount_raw", "platform", "app_version", "country",
-    "language",
+    "language", "request_id", "model_version", "variant", "surface", "list_position_raw",
+    "item",
 )  # fmt: skip
 # canonical column -> the field it fills, for typed inputs (Parquet, CSV)
 TYPED_SOURCES = {
@@ -75,6 +76,11 @@ TYPED_SOURCES = {
     "app_version": "app_version",
     "country": "country",
     "language": "language",
+    "request_id": "request_id",
+    "model_version": "model_version",
+    "variant": "variant",
+    "surface": "surface",
+    "list_position_raw": "position",
 }
 TS_KINDS = {
     "TIMESTAMP WITH TIME ZONE": "'TIMESTAMPTZ'",
@@ -120,7 +126,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _create_stage(con: duckdb.DuckDBPyConnection) -> None:
-    types = {"file_idx": "INTEGER", "record_number": "BIGINT"}
+    types = {"file_idx": "INTEGER", "record_number": "BIGINT", "item": "BIGINT"}
     cols = ", ".join(f"{c} {types.get(c, 'VARCHAR')}" for c in FIELD_COLUMNS)
     con.execute(f"CREATE OR REPLACE TEMP TABLE stage_fields ({cols})")
     con.execute(
@@ -240,7 +246,11 @@ def _stage_typed(con: duckdb.DuckDBPyConnection, info: FileInfo, idx: int) -> st
             f"{problem} AS problem",
             "'canonical' AS shape",
             *(
-                f"{col(f)} AS {f}" if f != "ts_kind" else f"{ts_kind} AS ts_kind"
+                f"{ts_kind} AS ts_kind"
+                if f == "ts_kind"
+                else "0::BIGINT AS item"
+                if f == "item"
+                else f"{col(f)} AS {f}"
                 for f in FIELD_COLUMNS[5:]
             ),
         ]
@@ -299,32 +309,69 @@ def _validate(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> None:
 
 # valid records that are duplicates: their event_id is already stored, or appeared earlier in
 # the batch (file order, then record order). Duplicates are rare: only they are joined back.
+# A row is one event: a record, or one listed product of a Segment list record (item >= 1).
 DUPLICATES_SQL = """
 CREATE OR REPLACE TEMP TABLE stage_duplicates AS
 WITH valid AS (
-    SELECT file_idx, record_number, event_id,
-           file_idx::BIGINT * 1099511627776 + record_number AS seq
+    SELECT file_idx, record_number, item, event_id,
+           (file_idx::BIGINT * 1099511627776 + record_number) * 65536 + item AS seq
     FROM stage_checked WHERE reason IS NULL
 ), repeated AS (
     SELECT event_id, min(seq) AS first_seq FROM valid GROUP BY event_id HAVING count(*) > 1
 ), stored AS (
     SELECT DISTINCT v.event_id FROM valid v SEMI JOIN raw.events e ON e.event_id = v.event_id
 )
-SELECT v.file_idx, v.record_number FROM valid v LEFT JOIN repeated r USING (event_id)
+SELECT v.file_idx, v.record_number, v.item FROM valid v LEFT JOIN repeated r USING (event_id)
 WHERE v.seq > r.first_seq OR v.event_id IN (SELECT event_id FROM stored)
 """
-INSERT_EVENTS_SQL = """
+# the recommendation-feedback columns, kept for those events only
+REC_COLUMNS = ", ".join(
+    f"CASE WHEN c.event_type LIKE 'recommendation_%' THEN c.{col} END"
+    for col in ("request_id", "model_version", "variant", "surface", "list_position")
+)
+# a list record whose products do not all pass is quarantined whole, with its first
+# product's reason (the record is the unit of the accounting, CONTRACT §2a)
+WHOLE_LIST_SQL = """
+UPDATE stage_checked SET reason = b.reason
+FROM (SELECT file_idx, record_number, arg_min(reason, item) AS reason
+      FROM stage_checked WHERE item >= 1 AND reason IS NOT NULL GROUP BY ALL) b
+WHERE stage_checked.file_idx = b.file_idx AND stage_checked.record_number = b.record_number
+  AND stage_checked.reason IS NULL
+"""
+# per file: records (a list record counts once), valid records, duplicate records (a list
+# record is a duplicate when every one of its products is)
+COUNTS_SQL = """
+WITH dup_lists AS (
+    SELECT file_idx, record_number, count(*) AS n FROM stage_duplicates WHERE item >= 1
+    GROUP BY ALL
+), list_sizes AS (
+    SELECT file_idx, record_number, count(*) AS n
+    FROM stage_checked SEMI JOIN dup_lists USING (file_idx, record_number) GROUP BY ALL
+), dups AS (
+    SELECT file_idx, count(*) AS n FROM stage_duplicates WHERE item = 0 GROUP BY 1
+    UNION ALL
+    SELECT file_idx, count(*) FROM dup_lists JOIN list_sizes USING (file_idx, record_number, n)
+    GROUP BY 1
+)
+SELECT c.file_idx, count(*) FILTER (WHERE c.item <= 1),
+       count(*) FILTER (WHERE c.item <= 1 AND c.reason IS NULL),
+       (SELECT coalesce(sum(d.n), 0) FROM dups d WHERE d.file_idx = c.file_idx)
+FROM stage_checked c GROUP BY c.file_idx
+"""
+INSERT_EVENTS_SQL = f"""
 INSERT INTO raw.events
 SELECT event_id, event_type, ts, (ts AT TIME ZONE 'UTC')::DATE, user_id, session_id,
        series_id, episode_number, position_s,
        CASE WHEN event_type = 'episode_unlock' THEN unlock_method END,
        CASE WHEN event_type = 'purchase' THEN amount_usd END,
-       platform, app_version, country, language, shape, $sha, record_number, $now
+       platform, app_version, country, language, shape, $sha, record_number, $now,
+       {REC_COLUMNS}
 FROM stage_checked c
 WHERE c.file_idx = $idx AND c.reason IS NULL
   AND NOT EXISTS (SELECT 1 FROM stage_duplicates d
-                  WHERE d.file_idx = $idx AND d.record_number = c.record_number)
-"""
+                  WHERE d.file_idx = $idx AND d.record_number = c.record_number
+                    AND d.item = c.item)
+"""  # noqa: S608 (REC_COLUMNS is a constant)
 
 
 def ingest_file(
@@ -438,21 +485,13 @@ def _ingest_batch(
         _validate(con, now)
         for numbered in typed:
             _keep_raw_rows(con, numbered)
+        con.execute(WHOLE_LIST_SQL)
         con.execute(DUPLICATES_SQL)
-        counts = {
-            row[0]: row[1:]
-            for row in con.execute(
-                """
-                SELECT c.file_idx, count(*), count(*) FILTER (WHERE c.reason IS NULL),
-                       (SELECT count(*) FROM stage_duplicates d WHERE d.file_idx = c.file_idx)
-                FROM stage_checked c GROUP BY c.file_idx
-                """
-            ).fetchall()
-        }
+        counts = {row[0]: row[1:] for row in con.execute(COUNTS_SQL).fetchall()}
         reasons: dict[int, dict[str, int]] = {}
         for idx, reason, n in con.execute(
             "SELECT file_idx, reason, count(*) FROM stage_checked WHERE reason IS NOT NULL "
-            "GROUP BY 1, 2 ORDER BY 1, 2"
+            "AND item <= 1 GROUP BY 1, 2 ORDER BY 1, 2"
         ).fetchall():
             reasons.setdefault(idx, {})[reason] = n
         for pos, (i, info) in enumerate(batch):
@@ -471,6 +510,7 @@ def _ingest_batch(
                     INSERT INTO raw.quarantine
                     SELECT $path, $sha, record_number, reason, raw, $now, 'quarantined', NULL
                     FROM stage_checked WHERE file_idx = $idx AND reason IS NOT NULL
+                      AND item <= 1
                     ORDER BY record_number
                     """,
                     {"path": str(info.path), "sha": info.sha256, "now": now, "idx": pos},
@@ -566,16 +606,22 @@ def replay_quarantine(
             "INSERT INTO stage_lines SELECT 0, replay_id, raw_record, false FROM replay_source"
         )
         _validate(con, now)
+        con.execute(WHOLE_LIST_SQL)
         con.execute(DUPLICATES_SQL)
+        # one row per record that now passes; a list record is a duplicate when all of its
+        # products are
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE replay_checked AS
-            SELECT c.record_number AS replay_id, r.q_rowid, r.file_sha256,
-                   r.original_record_number,
-                   EXISTS (SELECT 1 FROM stage_duplicates d
-                           WHERE d.record_number = c.record_number) AS is_duplicate
+            SELECT c.record_number AS replay_id, any_value(r.q_rowid) AS q_rowid,
+                   any_value(r.file_sha256) AS file_sha256,
+                   any_value(r.original_record_number) AS original_record_number,
+                   count(d.item) = count(*) AS is_duplicate
             FROM stage_checked c JOIN replay_source r ON r.replay_id = c.record_number
+            LEFT JOIN stage_duplicates d ON d.record_number = c.record_number
+                 AND d.item = c.item
             WHERE c.reason IS NULL
+            GROUP BY c.record_number
             """
         )
         loaded, duplicates = con.execute(
@@ -585,17 +631,19 @@ def replay_quarantine(
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(
-                """
+                f"""
                 INSERT INTO raw.events
                 SELECT c.event_id, c.event_type, c.ts, (c.ts AT TIME ZONE 'UTC')::DATE,
                        c.user_id, c.session_id, c.series_id, c.episode_number, c.position_s,
                        CASE WHEN c.event_type = 'episode_unlock' THEN c.unlock_method END,
                        CASE WHEN c.event_type = 'purchase' THEN c.amount_usd END,
                        c.platform, c.app_version, c.country, c.language, c.shape,
-                       v.file_sha256, v.original_record_number, $now
+                       v.file_sha256, v.original_record_number, $now, {REC_COLUMNS}
                 FROM stage_checked c JOIN replay_checked v ON v.replay_id = c.record_number
                 WHERE NOT v.is_duplicate
-                """,
+                  AND NOT EXISTS (SELECT 1 FROM stage_duplicates d
+                                  WHERE d.record_number = c.record_number AND d.item = c.item)
+                """,  # noqa: S608 (REC_COLUMNS is a constant)
                 {"now": now},
             )
             con.execute(

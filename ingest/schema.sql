@@ -20,8 +20,21 @@ CREATE TABLE IF NOT EXISTS raw.events (
     source_shape VARCHAR NOT NULL,      -- canonical | segment
     file_sha256 VARCHAR NOT NULL,
     record_number BIGINT NOT NULL,
-    ingested_at TIMESTAMPTZ NOT NULL
+    ingested_at TIMESTAMPTZ NOT NULL,
+    -- recommendation_impression / recommendation_click only (CONTRACT §2a)
+    request_id VARCHAR,
+    model_version VARCHAR,
+    variant VARCHAR,
+    surface VARCHAR,
+    list_position INTEGER               -- 1-based position within its row (surface)
 );
+
+-- warehouses made before the recommendation-feedback columns gain them (at the end, in order)
+ALTER TABLE raw.events ADD COLUMN IF NOT EXISTS request_id VARCHAR;
+ALTER TABLE raw.events ADD COLUMN IF NOT EXISTS model_version VARCHAR;
+ALTER TABLE raw.events ADD COLUMN IF NOT EXISTS variant VARCHAR;
+ALTER TABLE raw.events ADD COLUMN IF NOT EXISTS surface VARCHAR;
+ALTER TABLE raw.events ADD COLUMN IF NOT EXISTS list_position INTEGER;
 
 CREATE TABLE IF NOT EXISTS raw.quarantine (
     file_path VARCHAR NOT NULL,

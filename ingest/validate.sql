@@ -7,7 +7,10 @@ WITH mapped AS (
             WHEN f.shape = 'canonical' THEN
                 CASE WHEN f.event_name IN ('app_open', 'episode_start', 'episode_progress',
                     'episode_complete', 'episode_exit', 'paywall_view', 'episode_unlock',
-                    'purchase', 'like', 'share', 'follow') THEN f.event_name END
+                    'purchase', 'like', 'share', 'follow', 'recommendation_impression',
+                    'recommendation_click') THEN f.event_name END
+            WHEN f.event_name = 'Product List Viewed' THEN 'recommendation_impression'
+            WHEN f.event_name = 'Product Clicked' THEN 'recommendation_click'
             WHEN f.event_name = 'Video Content Started' THEN 'episode_start'
             WHEN f.event_name = 'Video Content Playing' THEN 'episode_progress'
             WHEN f.event_name = 'Video Content Completed' THEN 'episode_complete'
@@ -41,6 +44,7 @@ WITH mapped AS (
         TRY_CAST(f.episode_number_raw AS INTEGER) AS episode_number_in,
         TRY_CAST(f.position_raw AS DOUBLE) AS position_s,
         TRY_CAST(f.amount_raw AS DOUBLE) AS amount_usd,
+        TRY_CAST(f.list_position_raw AS DOUBLE) AS list_position_in,
         f.event_name IN ('episode_start', 'episode_progress', 'episode_complete', 'episode_exit',
             'paywall_view', 'episode_unlock', 'Video Content Started', 'Video Content Playing',
             'Video Content Completed', 'Video Playback Exited', 'Video Playback Interrupted')
@@ -78,6 +82,12 @@ SELECT
     app_version,
     country,
     language,
+    item,
+    request_id,
+    model_version,
+    variant,
+    surface,
+    list_position_in::INTEGER AS list_position,
     CASE
         WHEN problem IS NOT NULL THEN problem
         WHEN nullif(event_id, '') IS NULL THEN 'missing_field:event_id'
@@ -88,6 +98,23 @@ SELECT
         WHEN ts IS NULL THEN 'bad_value:ts'
         WHEN ts < TIMESTAMPTZ '2015-01-01 00:00:00+00' OR ts > $now + INTERVAL 1 DAY
             THEN 'ts_out_of_range'
+        -- recommendation feedback: what the API served, echoed back (checked before the
+        -- catalog, so that an unknown series is the only reason left for a replay to fix)
+        WHEN event_type LIKE 'recommendation_%' AND nullif(request_id, '') IS NULL
+            THEN 'missing_field:request_id'
+        WHEN event_type LIKE 'recommendation_%' AND nullif(model_version, '') IS NULL
+            THEN 'missing_field:model_version'
+        WHEN event_type LIKE 'recommendation_%' AND nullif(variant, '') IS NULL
+            THEN 'missing_field:variant'
+        WHEN event_type LIKE 'recommendation_%' AND nullif(surface, '') IS NULL
+            THEN 'missing_field:surface'
+        WHEN event_type LIKE 'recommendation_%' AND nullif(series_id, '') IS NULL
+            THEN 'missing_field:series_id'
+        WHEN event_type LIKE 'recommendation_%' AND nullif(list_position_raw, '') IS NULL
+            THEN 'missing_field:position'
+        WHEN event_type LIKE 'recommendation_%' AND (list_position_in IS NULL
+            OR list_position_in < 1 OR list_position_in <> floor(list_position_in)
+            OR list_position_in > 10000) THEN 'bad_value:position'
         WHEN nullif(episode_id, '') IS NOT NULL AND ep_series_id IS NULL THEN 'unknown_episode'
         WHEN nullif(episode_id, '') IS NULL AND nullif(series_id, '') IS NOT NULL
             AND series_n_episodes IS NULL THEN 'unknown_series'

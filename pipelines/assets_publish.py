@@ -30,6 +30,11 @@ from pipelines.resources import CliffhangerStore, MetricSettings
         "model_evaluation",
         "recommendations",
         "similar_series",
+        # the feedback loop (pipelines/assets_feedback.py)
+        "served_log",
+        "recommendation_impressions",
+        "recommendation_performance",
+        "recommendation_experiment",
     ],  # fmt: skip
     kinds={"duckdb"},
 )

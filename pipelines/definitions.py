@@ -9,6 +9,12 @@ from pipelines.assets_activity import (
     viewer_activity_schedule,
 )
 from pipelines.assets_events import event_grain, sessions_cover_every_event
+from pipelines.assets_feedback import (
+    attribution_is_consistent,
+    recommendation_experiment,
+    recommendation_performance,
+    served_log,
+)
 from pipelines.assets_ingest import (
     accounting_balances,
     catalog,
@@ -44,6 +50,8 @@ ALL_ASSETS = [catalog, ingested_events, event_grain, daily_engagement, series_ep
               episode_exit_moments, series_revenue_daily, catalog_metrics, launch_curves, launch_forecasts,
               model_evaluation, served_model, warehouse_snapshot]  # fmt: skip
 ALL_ASSETS.append(viewer_activity)  # the API's viewer activity (pipelines/assets_activity.py)
+# the feedback loop (docs/feedback-loop.md): served log, online metrics, A/B analysis
+ALL_ASSETS[-1:-1] = [served_log, recommendation_performance, recommendation_experiment]
 ALL_CHECKS = [
     event_ids_unique,
     accounting_balances,
@@ -57,6 +65,7 @@ ALL_CHECKS = [
     launch_curves_are_consistent,
     launch_forecasts_are_well_formed,
     served_model_beats_baselines,
+    attribution_is_consistent,
 ]
 
 everything = dg.define_asset_job(
@@ -66,7 +75,7 @@ everything = dg.define_asset_job(
 )
 # what `cliffhanger ingest` executes: the files named in its run config, then every derived
 # table and the snapshot, under the same blocking checks (the model is left to `everything`)
-DERIVED = dg.AssetSelection.groups("ingest", "core", "metrics", "launches")
+DERIVED = dg.AssetSelection.groups("ingest", "core", "metrics", "launches", "feedback")
 ingest_and_publish = dg.define_asset_job(
     "ingest_and_publish",
     selection=DERIVED | dg.AssetSelection.groups("publish"),

@@ -28,12 +28,14 @@ class CliffhangerStore(dg.ConfigurableResource):
     home: str = "."
     warehouse: str = ""
     landing: str = ""
+    served_log: str = ""  # the API's served log; empty: home/served
     memory_limit: str = "4GB"
 
     @classmethod
     def from_paths(cls, paths: Paths) -> CliffhangerStore:
         """The store of resolved :class:`Paths` (e.g. ``core.config.paths()``)."""
-        return cls(home=str(paths.home), warehouse=str(paths.warehouse), landing=str(paths.landing))
+        return cls(home=str(paths.home), warehouse=str(paths.warehouse),
+                   landing=str(paths.landing), served_log=str(paths.served_dir))  # fmt: skip
 
     def paths(self) -> Paths:
         home = Path(self.home or ".")
@@ -43,6 +45,7 @@ class CliffhangerStore(dg.ConfigurableResource):
             else home / "warehouse" / "cliffhanger.duckdb",
             landing=Path(self.landing) if self.landing else home / "landing",
             dagster_home=home / "dagster_home",
+            served_log=Path(self.served_log) if self.served_log else None,
         )  # fmt: skip
 
     @contextmanager
@@ -68,6 +71,7 @@ class MetricSettings(dg.ConfigurableResource):
     ad_unlock_usd: float = MetricParams.ad_unlock_usd
     subscription_days: int = MetricParams.subscription_days
     comparison_age_days: int = MetricParams.comparison_age_days
+    attribution_hours: int = MetricParams.attribution_hours
 
     @classmethod
     def from_params(cls, params: MetricParams) -> MetricSettings:

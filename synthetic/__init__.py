@@ -22,6 +22,7 @@ import polars as pl
 from synthetic.catalog import Catalog, build_catalog
 from synthetic.events import build_events
 from synthetic.faults import inject_faults
+from synthetic.feedback import FEEDBACK_MODES, FeedbackFiles, simulate_feedback
 from synthetic.launches import build_launch_catalog
 from synthetic.population import Users, build_users
 from synthetic.records import logical_records
@@ -53,6 +54,9 @@ class GenerateSpec:
     launches: bool = False  # launch mode: a release flow with planted appeal (launches.py)
     exits: str = "classic"  # where views end: classic, or kuairand (calibrated on real logs)
     weak_scenes: tuple[WeakScene, ...] = ()  # planted weak scenes (exit-moment tests)
+    # the app shows recommended lists (served log + impression/click events): off, ab or aa
+    feedback: str = "off"
+    feedback_lift: float = 1.2  # ab: the challenger's click probability x this
 
     def validate(self) -> None:
         if self.users < 1:
@@ -77,6 +81,14 @@ class GenerateSpec:
                     "--weak-scene needs SERIES:EPISODE:SECOND:SHARE with an episode >= 1, a "
                     f"second >= 0 and a share in (0, 1] (got {scene})"
                 )
+        if self.feedback not in FEEDBACK_MODES:
+            raise GenerateError(
+                f"--feedback must be one of {', '.join(FEEDBACK_MODES)} (got {self.feedback!r})"
+            )
+        if not 0.1 <= self.feedback_lift <= 5:
+            raise GenerateError(
+                f"--feedback-lift must be between 0.1 and 5 (got {self.feedback_lift})"
+            )
         if self.gzip and self.fmt == "parquet":
             raise GenerateError("--gzip applies to JSON Lines; Parquet is compressed already")
 
@@ -171,6 +183,7 @@ class ChunkOutput:
     events_by_type: dict[str, int]
     n_clean_records: int
     affinity_norm: tuple[float, float]
+    feedback_rows: pl.DataFrame | None = None  # app_open / episode_start, for --feedback
 
 
 def generate_chunk(
@@ -184,6 +197,7 @@ def generate_chunk(
     faults_before: int,
     records_before: int,
     timings: dict[str, float],
+    keep_feedback_rows: bool = False,
 ) -> ChunkOutput:
     """Simulate one chunk of users (no user interacts with another) down to its records.
 
@@ -215,6 +229,13 @@ def generate_chunk(
     events = build_events(streams.events, sim, users, catalog, spec.days, start_ms)
     n_events = events.height
     by_type = dict(events.group_by("event_type").len().iter_rows())
+    feedback_rows = (
+        events.filter(pl.col("event_type").is_in(["app_open", "episode_start"])).select(
+            "event_type", "ts_ms", "user_id", "series_id"
+        )
+        if keep_feedback_rows
+        else None
+    )
     norm = sim.affinity_norm
     del sim
     lap("events")
@@ -235,7 +256,7 @@ def generate_chunk(
         first_fault_id=faults_before,
     )
     lap("records_faults")
-    return ChunkOutput(records, faults, n_events, by_type, n_clean, norm)
+    return ChunkOutput(records, faults, n_events, by_type, n_clean, norm, feedback_rows)
 
 
 def generate(
@@ -294,6 +315,7 @@ def generate(
         n_events = n_records = n_clean = n_faults = max_chunk = 0
         by_type: dict[str, int] = {}
         fault_parts: list[pl.DataFrame] = []
+        feedback_parts: list[pl.DataFrame] = []  # app opens and starts the app's lists follow
         with EventFileWriter(
             staging / "events", spec.fmt, spec.gzip, spec.start, spec.days
         ) as writer:
@@ -310,6 +332,7 @@ def generate(
                     faults_before=n_faults,
                     records_before=n_clean,
                     timings=timings,
+                    keep_feedback_rows=spec.feedback != "off",
                 )
                 clock = time.perf_counter()
                 affinity_norm = affinity_norm or part.affinity_norm  # the first chunk's
@@ -321,6 +344,8 @@ def generate(
                 n_clean += part.n_clean_records
                 n_faults += part.faults.height
                 max_chunk = max(max_chunk, part.records.height)
+                if part.feedback_rows is not None:
+                    feedback_parts.append(part.feedback_rows)
                 for kind, count in part.events_by_type.items():
                     by_type[kind] = by_type.get(kind, 0) + count
                 del part, located
@@ -331,6 +356,26 @@ def generate(
                 )
         say("manifest")
         faults = pl.concat(fault_parts).sort("file", "record_number")
+        per_file = writer.per_file()
+        feedback = None
+        if spec.feedback != "off":
+            say("recommended lists")
+            start_ms = int(dt.datetime.combine(spec.start, dt.time(), dt.UTC).timestamp() * 1000)
+            # its own child of the seed: the other stages draw exactly as without it
+            rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(7,)))
+            feedback = simulate_feedback(
+                rng, pl.concat(feedback_parts), catalog.series, spec.feedback,
+                spec.feedback_lift, staging, spec.fmt, spec.gzip and spec.fmt != "parquet",
+                start_ms, start_ms + spec.days * 86_400_000,
+            )  # fmt: skip
+            extra = pl.DataFrame(
+                {
+                    "file": list(feedback.event_files),
+                    "records": list(feedback.event_files.values()),
+                },
+                schema=per_file.schema,
+            )
+            per_file = pl.concat([per_file, extra]).sort("file")
         manifest = _manifest(
             spec,
             catalog.series.height,
@@ -339,10 +384,12 @@ def generate(
             by_type,
             n_records,
             faults,
-            writer.per_file(),
+            per_file,
         )
         if spec.launches:
             manifest["series"] = _planted_series(catalog)
+        if feedback is not None:
+            manifest["feedback"] = _feedback_manifest(spec, feedback, staging)
         if faults.height:
             faults.select(
                 "file", "record_number", "kind", "expected", "reason", "event_id"
@@ -355,9 +402,10 @@ def generate(
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+    written = [p.name for p in writer.paths] + (sorted(feedback.event_files) if feedback else [])
     return GenerateResult(
         out=out,
-        event_files=[out / "events" / p.name for p in writer.paths],
+        event_files=[out / "events" / name for name in written],
         n_series=catalog.series.height,
         n_episodes=catalog.episodes.height,
         n_users=spec.users,
@@ -368,6 +416,20 @@ def generate(
         n_chunks=len(bounds),
         max_chunk_records=max_chunk,
     )
+
+
+def _feedback_manifest(spec: GenerateSpec, files: FeedbackFiles, root: Path) -> dict[str, object]:
+    """What the feedback simulation planted and wrote."""
+    return {
+        "mode": spec.feedback,
+        "planted_ctr_lift": spec.feedback_lift if spec.feedback == "ab" else 1.0,
+        "lists": files.lists,
+        "impressions": files.impressions,
+        "clicks": files.clicks,
+        "event_files": sorted(files.event_files),
+        "served_files": [p.relative_to(root).as_posix() for p in files.served_files],
+        "experiment_file": "experiment.toml",
+    }
 
 
 def _planted_series(catalog: Catalog) -> dict[str, dict[str, object]]:
@@ -412,6 +474,8 @@ def _manifest(
         del args["launches"]
     if spec.exits == "classic":
         del args["exits"]
+    if spec.feedback == "off":  # the default manifest stays as it always was
+        del args["feedback"], args["feedback_lift"]
     if spec.weak_scenes:
         args["weak_scenes"] = [asdict(w) for w in spec.weak_scenes]
     else:

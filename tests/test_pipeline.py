@@ -75,6 +75,9 @@ def test_catalog_is_published_read_only_with_docs(home: Path) -> None:
         "model_evaluation", "recommendations", "similar_series", "series_launch_daily",
         "launch_benchmark", "launch_forecast", "launch_forecast_backtest",
         "launch_forecast_backtest_rows",
+        # the feedback loop
+        "recommendation_impressions", "recommendation_performance", "recommendation_experiment",
+        "served_files", "served_quarantine",
     }  # fmt: skip
     assert all(comments.values())
     col_comment = con.execute(
@@ -163,6 +166,8 @@ def test_definitions_validate_and_list_the_assets() -> None:
         "similar_series", "warehouse_snapshot", "series_launch_daily", "launch_benchmark",
         "launch_forecast", "launch_forecast_backtest", "launch_forecast_backtest_rows",
         "episode_exit_moments", "series_revenue_daily", "viewer_activity",
+        "served_log", "recommendation_impressions", "recommendation_performance",
+        "recommendation_experiment",
     }  # fmt: skip
 
 
@@ -206,6 +211,7 @@ def test_a_run_ingests_the_landing_folder_and_its_checks_pass(home: Path) -> Non
         "exit_moments_are_consistent": True, "revenue_allocation_balances": True,
         "launch_curves_are_consistent": True, "launch_forecasts_are_well_formed": True,
         "served_model_beats_baselines": True,
+        "attribution_is_consistent": True,
     }  # fmt: skip
     manifest = json.loads((home / "landing" / "manifest.json").read_text())
     loaded = sum(f["expected_loaded"] for f in manifest["files"])

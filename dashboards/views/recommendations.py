@@ -33,6 +33,38 @@ FROM analytics.recommendations r LEFT JOIN analytics.series s USING (series_id)
 WHERE r.user_id = ? ORDER BY r.rank
 """
 EXAMPLE_USER_SQL = "SELECT min(user_id) AS user_id FROM analytics.recommendations"
+# online metrics per model version x variant, with the offline NDCG@10 of the same version
+ONLINE_SQL = """
+WITH online AS (
+    SELECT model_version, variant, sum(impressions) AS impressions, sum(clicks) AS clicks,
+           sum(attributed_starts) AS attributed_starts, sum(watch_minutes) AS watch_minutes,
+           sum(unlocks) AS unlocks, sum(unmatched_impressions) AS unmatched_impressions
+    FROM analytics.recommendation_performance GROUP BY ALL
+)
+SELECT o.*, o.clicks / nullif(o.impressions, 0) AS ctr,
+       o.attributed_starts / nullif(o.impressions, 0) AS start_rate
+FROM online o ORDER BY model_version, variant
+"""
+OFFLINE_NDCG_SQL = """
+SELECT model_version,
+       max(value) FILTER (WHERE metric = 'ndcg' AND k = 10
+                          AND model NOT IN ('popularity', 'trending')) AS offline_ndcg_at_10
+FROM analytics.model_evaluation GROUP BY 1
+"""
+POSITION_SQL = """
+SELECT model_version || ' · ' || variant AS arm, position, sum(impressions) AS impressions,
+       sum(clicks) / nullif(sum(impressions), 0) AS ctr
+FROM analytics.recommendation_performance WHERE impressions > 0 GROUP BY ALL ORDER BY ALL
+"""
+EXPERIMENT_SQL = """
+SELECT experiment, variant, users, impressions, ctr, ctr_ci_low, ctr_ci_high, start_rate,
+       ctr_diff, ctr_diff_ci_low, ctr_diff_ci_high, start_rate_diff, start_rate_diff_ci_low,
+       start_rate_diff_ci_high, planned_share, observed_share, srm_p_value, is_srm
+FROM analytics.recommendation_experiment ORDER BY experiment, variant
+"""
+NO_FEEDBACK = ("No recommendation impressions yet: the app's recommendation_impression and "
+               "recommendation_click events and the API's served log fill this section "
+               "(docs/feedback-loop.md).")  # fmt: skip
 SERIES_SQL = "SELECT series_id, title, language FROM analytics.series ORDER BY series_id"
 SIMILAR_SQL = """
 SELECT m.rank, m.similar_series_id, s.title, s.language, m.score
@@ -104,6 +136,64 @@ else:
         st.altair_chart((bars + whiskers).properties(height=280), width="stretch")
         st.caption(ui.CAPTIONS["model_evaluation"])
         ui.table(ev, "model evaluation")
+
+st.subheader("Online: the lists with real viewers")
+online = None
+if data.has_table("recommendation_performance"):
+    online = guarded(ONLINE_SQL, table="recommendation_performance")
+if online is None or online.empty or not online["impressions"].sum():
+    st.caption(NO_FEEDBACK)
+else:
+    if data.has_table("model_evaluation"):
+        offline = guarded(OFFLINE_NDCG_SQL, table="model_evaluation")
+        if offline is not None:
+            online = online.merge(offline, on="model_version", how="left")
+    cols = st.columns(min(4, len(online)))
+    for col, row in zip(cols, online.itertuples(), strict=False):
+        col.metric(
+            f"CTR · {row.model_version} · {row.variant}",
+            ui.pct(row.ctr, 2),
+            delta=f"start rate {ui.pct(row.start_rate, 2)}",
+            delta_color="off",
+            border=True,
+        )
+    st.caption(
+        "Counted impressions only (matched to the served log, a story once per request); "
+        "a start is attributed to the latest impression of its story within 24 h. "
+        "offline_ndcg_at_10 is the best model's offline NDCG@10 of the same model version."
+    )
+    ui.table(online, "online metrics")
+    unmatched = int(online["unmatched_impressions"].sum())
+    if unmatched:
+        st.warning(f"{unmatched:,} impressions match no served list and are not counted "
+                   "(see analytics.recommendation_impressions.unmatched_reason).")  # fmt: skip
+    by_position = guarded(POSITION_SQL, table="recommendation_performance")
+    if by_position is not None and not by_position.empty:
+        chart = alt.Chart(by_position).mark_line(point=True).encode(
+            x=alt.X("position:O", title="Position in the row"),
+            y=alt.Y("ctr:Q", title="CTR", axis=alt.Axis(format="%")),
+            color=alt.Color("arm:N", title="Model · variant"),
+            tooltip=["arm", "position", "impressions", alt.Tooltip("ctr:Q", format=".2%")],
+        )  # fmt: skip
+        st.altair_chart(chart.properties(height=240), width="stretch")
+    if data.has_table("recommendation_experiment"):
+        exp = guarded(EXPERIMENT_SQL, table="recommendation_experiment")
+        if exp is not None and not exp.empty:
+            st.markdown("**A/B test** (the user is the unit: per-user totals, delta-method "
+                        "intervals; challenger − control)")  # fmt: skip
+            for row in exp[exp["variant"] == "challenger"].itertuples():
+                if row.is_srm:
+                    st.error(f"{row.experiment}: sample-ratio mismatch (p = "
+                             f"{row.srm_p_value:.2g}): the split is broken, do not trust the "
+                             "comparison.")  # fmt: skip
+                elif row.ctr_diff_ci_low > 0 or row.ctr_diff_ci_high < 0:
+                    st.success(f"{row.experiment}: CTR differs by {row.ctr_diff:+.2%} "
+                               f"(95 % CI {row.ctr_diff_ci_low:+.2%} to "
+                               f"{row.ctr_diff_ci_high:+.2%}).")  # fmt: skip
+                else:
+                    st.caption(f"{row.experiment}: no CTR difference detected (95 % CI "
+                               f"{row.ctr_diff_ci_low:+.2%} to {row.ctr_diff_ci_high:+.2%}).")  # fmt: skip
+            ui.table(exp, "recommendation experiment")
 
 st.subheader("Look up a user")
 rng = ui.date_range()
