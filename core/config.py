@@ -51,11 +51,6 @@ class Paths:
         return self.home / "models_published"
 
     @property
-    def served_log(self) -> Path:
-        """Folder of the API's served log (docs/feedback-loop.md §2)."""
-        return _env_path("CLIFFHANGER_SERVED_LOG", self.home / "served")
-
-    @property
     def experiment_file(self) -> Path:
         """The online experiment's configuration (docs/feedback-loop.md §4)."""
         return _env_path("CLIFFHANGER_EXPERIMENT", self.home / "experiment.toml")

@@ -486,7 +486,7 @@ def create_app(
     )
     activity = ActivityHolder(root / "activity.parquet")
     served_log = ServedLog(
-        where.served_log if home is None else home_dir / "served",
+        where.served_dir if home is None else home_dir / "served",
         on_drop=lambda n: metrics.served_log_dropped.inc(n),
     )
     stop_side = threading.Event()
