@@ -5,4 +5,6 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 bash scripts/bootstrap.sh "$root/.venv"
 export OPENBLAS_NUM_THREADS=1
+# cached bytecode: without it every start recompiles dagster, scipy and the rest
+unset PYTHONDONTWRITEBYTECODE
 exec "$root/.venv/bin/cliffhanger" demo "$@"

@@ -8,6 +8,9 @@ venv="$root/.venv-test"
 # a fresh environment every time, so a dependency missing from pyproject.toml fails here
 bash scripts/bootstrap.sh "$venv" --fresh
 export OPENBLAS_NUM_THREADS=1
+# the suite starts ~100 Python processes (CLI runs, servers, dashboards); without cached
+# bytecode each one recompiles dagster, scipy and the rest (~10 s a process here)
+unset PYTHONDONTWRITEBYTECODE
 # the dashboards' real-browser tests drive Debian's Chromium (browser downloads fail here)
 if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
   echo "==> installing Debian's chromium" >&2

@@ -81,7 +81,9 @@ def test_sigkill_mid_ingest_then_rerun_gives_the_same_warehouse(
     assert len(reference["events"]) > 300_000
 
     outcomes = []
-    for fraction in (0.35, 0.6, 0.85, 0.97):
+    # one kill early (mostly inside the ingest transaction), one late (mostly after its
+    # commit, while the metrics build): both sides of the commit, in two reruns
+    for fraction in (0.35, 0.9):
         home = tmp_path / f"kill{fraction}"
         home.mkdir()
         proc = cli(home, str(catalog), str(big), "--no-publish")
