@@ -358,12 +358,20 @@ def _head_rerank(spec: Scorer, arrays: Mapping[str, np.ndarray]) -> ScoreFn:
     return score
 
 
+def precomputed_values(length: int) -> np.ndarray:
+    """The scores (float32) the ``precomputed`` scorer gives ranks ``0..length-1`` of a listed
+    item: ``1 + (length - rank) / length``, in (1, 2], strictly decreasing and above every
+    other item (the base is min-max scaled into [0, 1]). The API's fast path answers from them
+    without scoring the base."""
+    ranks = np.arange(length, dtype=DTYPE)
+    return (DTYPE(1) + (length - ranks) / DTYPE(length)).astype(DTYPE)
+
+
 def _precomputed(spec: Scorer, arrays: Mapping[str, np.ndarray]) -> ScoreFn:
     base = bind(spec.params["base"], arrays)
     lists = arrays["top_items"]
     length = lists.shape[1]
-    # a listed item scores 1 + (length - rank) / length, in (1, 2]: above every other item
-    values = (DTYPE(1) + (length - np.arange(length, dtype=DTYPE)) / DTYPE(length)).astype(DTYPE)
+    values = precomputed_values(length)
 
     def score(rows: np.ndarray, history: History | None) -> np.ndarray:
         out = minmax_rows(base(rows, history)).astype(DTYPE, copy=False)

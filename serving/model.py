@@ -270,6 +270,12 @@ class ServingModel:
             self.kernel = scoring.bind(spec, {name: arrays[name] for name in spec.array_specs()})
             #: the ``source`` of the model's items (``models.scoring.Scorer.source``)
             self.source = spec.source
+            #: a ``precomputed`` model's lists (user row -> best stories, -1 padded) and their
+            #: scores: the fast path of :meth:`recommend`; ``None`` for other scorers
+            self.top_items: np.ndarray | None = None
+            if spec.kind == "precomputed":
+                self.top_items = arrays["top_items"]
+                self.top_values = scoring.precomputed_values(self.top_items.shape[1])
             # fresh viewers (not in the bundle): their started stories folded in through the
             # item-item scorer over the bundle's similarity (docs/api.md, "Fresh viewers")
             fold = scoring.Scorer("item_item", "item_knn", {"history": "binary"})
@@ -430,6 +436,26 @@ class ServingModel:
         src = sources(top) if callable(sources) else sources
         return self._items(top, scores[top], li, src, tiers)
 
+    def _from_precomputed(
+        self, row: int, k: int, li: int, blocked: np.ndarray
+    ) -> list[Item] | None:
+        """The fast path of a ``precomputed`` model: user ``row``'s stored list without the
+        stories they started, the ``blocked`` ones and those with no version in language
+        ``li`` — the same items and scores the full kernel gives, since every listed story
+        outscores every other (``models.scoring.precomputed_values``). ``None`` when fewer
+        than ``k`` remain: then the full path scores the catalogue and fills the list."""
+        listed = self.top_items[row]  # type: ignore[index]
+        keep = listed >= 0
+        keep &= self.available[li][np.maximum(listed, 0)]
+        started = self.indices[self.indptr[row] : self.indptr[row + 1]]
+        if started.size or blocked.size:
+            drop = np.concatenate([started, blocked]) if blocked.size else started
+            keep &= ~np.isin(listed, drop)
+        chosen = np.flatnonzero(keep)[:k]
+        if len(chosen) < k:
+            return None
+        return self._items(listed[chosen], self.top_values[chosen], li, self.source)
+
     def ranked_list(
         self,
         li: int,
@@ -515,6 +541,10 @@ class ServingModel:
             return Recommendation(self.trending(li, k, blocked), language, False)
 
         source = self.source
+        if row is not None and after is None and self.top_items is not None:
+            items = self._from_precomputed(row, k, li, blocked)
+            if items is not None:
+                return Recommendation(items, language, True)
         if row is not None:
             start, end = self.indptr[row], self.indptr[row + 1]
             base = self.user_scores(row)

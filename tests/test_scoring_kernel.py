@@ -434,3 +434,66 @@ def test_precomputed_lists_must_hold_item_indices() -> None:
     with pytest.raises(ValueError, match=_re("length is 2, expected 3")):
         wide = {**arrays, "top_items": np.full((3, 3), -1, np.int32)}
         scoring.validate(spec, wide, n_users=3, n_items=4)
+
+
+def test_the_ranker_fast_path_is_the_full_path(
+    train: Matrix, fitted: dict[str, Recommender], tmp_path: Path
+) -> None:
+    """The API answers a ``precomputed`` model's known users from their stored lists when at
+    least ``k`` listed stories survive the request's filters (started, excluded, no version in
+    the language), without scoring the catalogue — and gives exactly what the full kernel
+    gives; with fewer it falls back to the kernel (and fills the list)."""
+    model = fitted["ranker"]
+    t = dt.datetime(2026, 11, 25, 3, tzinfo=dt.UTC)
+    served = Served("k-fast", "ranker", model, train, False, None, t, t - dt.timedelta(days=14), t)
+    languages, series, popular = tables(train)
+    # a Spanish version of the even stories: asking for "es" blanks out the odd ones
+    dubs = series.filter(pl.col("story_index") % 2 == 0).with_columns(
+        ("es-" + pl.col("series_id")).alias("series_id"), pl.lit("es").alias("language"),
+        pl.lit(True).alias("is_dubbed"), pl.col("series_id").alias("original_series_id"),
+    )  # fmt: skip
+    popular = pl.concat([popular, popular.filter(pl.col("series_id").is_in(dubs["original_series_id"].implode()))
+                         .with_columns(pl.lit("es").alias("language"), ("es-" + pl.col("series_id")).alias("series_id"))])  # fmt: skip
+    content = bundle_content(served, languages, pl.concat([series, dubs]), popular,
+                             item_similarity(train.X), {}, {})  # fmt: skip
+    fast = ServingModel.from_bundle(load_bundle(write_bundle(tmp_path, content)))
+    assert fast.top_items is not None and fast.top_items.shape == (N_USERS, 5)
+    full = ServingModel.from_bundle(load_bundle(tmp_path / "current"))
+    full.top_items = None  # the kernel on every request
+
+    calls = []
+    kernel = fast.kernel
+
+    def counted(rows, history):  # noqa: ANN001, ANN202
+        calls.append(rows)
+        return kernel(rows, history)
+
+    fast.kernel = counted
+    rng = np.random.default_rng(7)
+    answered_fast = fell_back = 0
+    for row in range(N_USERS):
+        user = str(train.users[row])
+        started = set(train.X[row].indices.tolist())
+        for language in ("en", "es"):
+            for k in (1, 2, 3, 5):
+                exclude = rng.choice(N_ITEMS, size=int(rng.integers(0, 3)), replace=False)
+                calls.clear()
+                got = fast.recommend(user, k, language, exclude=exclude.astype(np.int64))
+                want = full.recommend(user, k, language, exclude=exclude.astype(np.int64))
+                assert got == want, (user, language, k, exclude)
+                # the fast path applies exactly when k listed stories survive the filters
+                listed = [s for s in fast.top_items[row].tolist() if s >= 0]
+                odd_ok = language == "en"
+                left = [s for s in listed if s not in started and s not in set(exclude.tolist())
+                        and (odd_ok or s % 2 == 0)]  # fmt: skip
+                if len(left) >= k:
+                    assert calls == [], (user, language, k)
+                    answered_fast += 1
+                    assert [it.series_id for it in got.items] == [
+                        (SERIES[s] if odd_ok else f"es-{SERIES[s]}") for s in left[:k]
+                    ]
+                else:
+                    assert len(calls) == 1
+                    fell_back += 1
+    # both paths ran many times: the listed users mostly fast, the last five always the kernel
+    assert answered_fast > 200 and fell_back > 40, (answered_fast, fell_back)
