@@ -449,8 +449,9 @@ class ServingModel:
         keep &= self.available[li][np.maximum(listed, 0)]
         started = self.indices[self.indptr[row] : self.indptr[row + 1]]
         if started.size or blocked.size:
-            drop = np.concatenate([started, blocked]) if blocked.size else started
-            keep &= ~np.isin(listed, drop)
+            drop = self._mask(started)  # a mask over the stories: np.isin costs ~100 µs here
+            drop[blocked] = True
+            keep &= ~drop[np.maximum(listed, 0)]
         chosen = np.flatnonzero(keep)[:k]
         if len(chosen) < k:
             return None
