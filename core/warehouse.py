@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import fcntl
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from core import event_store
 from core.config import Paths
 from core.schema_docs import sql_literal
 from core.versioned import NotAPointer, VersionedStore, switch_pointer
@@ -109,9 +111,10 @@ def publish(
     store = _snapshots(paths)
     now = dt.datetime.now(dt.UTC)
     version = now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
+    shared, event_rows = _shared_views(con, now)
     building = store.stage(version)
-    # views of the working database (analytics.events) are materialized as tables: a
-    # snapshot holds no raw schema for them to read from
+    # other views of the working database are materialized as tables: a snapshot holds no
+    # raw schema for them to read from
     tables = [
         row[0]
         for row in con.execute(
@@ -121,8 +124,9 @@ def publish(
             "ORDER BY 1",
             [PUBLIC_SCHEMA, PUBLIC_SCHEMA],
         ).fetchall()
+        if row[0] not in shared
     ]
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = {name: event_rows for name in shared}
     alias = "snap_" + uuid.uuid4().hex[:8]
     # written in DuckDB 1.5's storage format, so analysts on older clients (and the
     # `duckdb` CLI from PyPI) can open it too
@@ -156,10 +160,79 @@ def publish(
         con.execute(f"CHECKPOINT {alias}")
     finally:
         con.execute(f"DETACH {alias}")
+    if shared:
+        _create_shared_views(con, building, shared)
     final = store.commit(building, version)
     switch_public_link(paths, final)
     prune_snapshots(paths, keep=keep)
     return Snapshot(version=version, path=final, tables=counts)
+
+
+def _shared_views(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> tuple[dict[str, str], int]:
+    """The ``analytics`` views over the events of record, as the snapshot defines them: over
+    the fixed list of the events' Parquet files (``core.event_store``), shared by every
+    snapshot instead of copied. The inline buffer is flushed to files first. Returns the
+    views' snapshot SQL and the number of events."""
+    has_files = con.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'raw' AND table_name = 'event_files'"
+    ).fetchall()
+    if not has_files:
+        return {}, 0
+    root = event_store.root_of(con)
+    event_store.flush_inline(con, root, now)
+    files = event_store.listed_files(con, root)
+    if not files:
+        return {}, 0
+    over_files = "(" + event_store.files_sql(files, event_store.columns(con)) + ")"
+    views = {}
+    for name, sql in con.execute(
+        "SELECT view_name, sql FROM duckdb_views() WHERE database_name = current_database() "
+        "AND schema_name = ? AND NOT internal",
+        [PUBLIC_SCHEMA],
+    ).fetchall():
+        if re.search(r"\braw\.events\b", sql):
+            views[name] = re.sub(r"\braw\.events\b", lambda _m: over_files, sql)
+    rows = con.execute("SELECT coalesce(sum(rows), 0) FROM raw.event_files").fetchall()[0][0]
+    return views, int(rows)
+
+
+def _create_shared_views(
+    con: duckdb.DuckDBPyConnection, building: Path, views: dict[str, str]
+) -> None:
+    """Define ``views`` inside the snapshot file itself (so their names resolve to its own
+    tables), with the working database's comments."""
+    comments = {
+        name: comment
+        for name, comment in con.execute(
+            "SELECT view_name, comment FROM duckdb_views() WHERE database_name = "
+            "current_database() AND schema_name = ? AND comment IS NOT NULL",
+            [PUBLIC_SCHEMA],
+        ).fetchall()
+    }
+    cols = con.execute(
+        "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE database_name = "
+        "current_database() AND schema_name = ? AND comment IS NOT NULL",
+        [PUBLIC_SCHEMA],
+    ).fetchall()
+    snap = duckdb.connect(str(building))
+    try:
+        for name, sql in views.items():
+            snap.execute(sql)
+            if name in comments:
+                snap.execute(
+                    f"COMMENT ON VIEW {PUBLIC_SCHEMA}.{_quote_ident(name)} IS "
+                    + sql_literal(comments[name])
+                )
+        for table, column, comment in cols:
+            if table in views:
+                snap.execute(
+                    f"COMMENT ON COLUMN {PUBLIC_SCHEMA}.{_quote_ident(table)}."
+                    f"{_quote_ident(column)} IS " + sql_literal(comment)
+                )
+        snap.execute("CHECKPOINT")
+    finally:
+        snap.close()
 
 
 def _snapshots(paths: Paths) -> VersionedStore:
@@ -181,6 +254,8 @@ def _copy_comments(con: duckdb.DuckDBPyConnection, alias: str, tables: list[str]
         [PUBLIC_SCHEMA, PUBLIC_SCHEMA],
     ).fetchall()
     for table, comment in rows:
+        if table not in tables:  # a shared view: commented inside the snapshot
+            continue
         con.execute(
             f"COMMENT ON TABLE {alias}.{PUBLIC_SCHEMA}.{_quote_ident(table)} IS "
             + sql_literal(comment)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from core import event_store
 from ingest.catalog import ensure_schema as ensure_catalog_schema
 from ingest.reader import (
     MAX_RECORD_BYTES,
@@ -122,7 +123,11 @@ class ReplayResult:
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     ensure_catalog_schema(con)
+    con.execute("CREATE SCHEMA IF NOT EXISTS raw")
+    root = event_store.root_of(con)
+    event_store.ensure_renamed(con)
     con.execute(SCHEMA_SQL)
+    event_store.ensure(con, root)
 
 
 def _create_stage(con: duckdb.DuckDBPyConnection) -> None:
@@ -358,8 +363,7 @@ SELECT c.file_idx, count(*) FILTER (WHERE c.item <= 1),
        (SELECT coalesce(sum(d.n), 0) FROM dups d WHERE d.file_idx = c.file_idx)
 FROM stage_checked c GROUP BY c.file_idx
 """
-INSERT_EVENTS_SQL = f"""
-INSERT INTO raw.events
+EVENTS_OF_FILE_SQL = f"""
 SELECT event_id, event_type, ts, (ts AT TIME ZONE 'UTC')::DATE, user_id, session_id,
        series_id, episode_number, position_s,
        CASE WHEN event_type = 'episode_unlock' THEN unlock_method END,
@@ -398,6 +402,8 @@ def ingest_files(
     now = now or dt.datetime.now(dt.UTC)
     tick = progress or (lambda _n: None)
     ensure_schema(con)
+    # files a crash left unlisted (written, never committed): this run is the one writer
+    event_store.sweep_orphans(con, event_store.root_of(con))
     results: dict[int, FileAccounting] = {}
     pending: list[tuple[int, FileInfo]] = []
     seen: dict[str, str] = {}
@@ -450,6 +456,7 @@ def _ingest_batch(
     started = time.perf_counter()
     results: dict[int, FileAccounting] = {}
     readers: dict[int, str] = {}
+    root = event_store.root_of(con)
     _create_stage(con)
     typed: list[str] = []
     try:
@@ -502,9 +509,12 @@ def _ingest_batch(
                 results[i] = _refuse(con, info, now, f"no records ({NO_RECORDS[info.fmt]})")
                 continue
             loaded, quarantined = valid - duplicates, records_in - valid
+            pending = event_store.stage(
+                con, root, EVENTS_OF_FILE_SQL, {"sha": info.sha256, "now": now, "idx": pos}
+            )
             con.execute("BEGIN TRANSACTION")
             try:
-                con.execute(INSERT_EVENTS_SQL, {"sha": info.sha256, "now": now, "idx": pos})
+                event_store.commit(con, root, pending, now)
                 con.execute(
                     """
                     INSERT INTO raw.quarantine
@@ -628,11 +638,11 @@ def replay_quarantine(
             "SELECT count(*) FILTER (WHERE NOT is_duplicate), count(*) FILTER (WHERE "
             "is_duplicate) FROM replay_checked"
         ).fetchone()
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute(
-                f"""
-                INSERT INTO raw.events
+        root = event_store.root_of(con)
+        pending = event_store.stage(
+            con,
+            root,
+            f"""
                 SELECT c.event_id, c.event_type, c.ts, (c.ts AT TIME ZONE 'UTC')::DATE,
                        c.user_id, c.session_id, c.series_id, c.episode_number, c.position_s,
                        CASE WHEN c.event_type = 'episode_unlock' THEN c.unlock_method END,
@@ -643,9 +653,12 @@ def replay_quarantine(
                 WHERE NOT v.is_duplicate
                   AND NOT EXISTS (SELECT 1 FROM stage_duplicates d
                                   WHERE d.record_number = c.record_number AND d.item = c.item)
-                """,  # noqa: S608 (REC_COLUMNS is a constant)
-                {"now": now},
-            )
+            """,  # noqa: S608 (REC_COLUMNS is a constant)
+            {"now": now},
+        )
+        con.execute("BEGIN TRANSACTION")
+        try:
+            event_store.commit(con, root, pending, now)
             con.execute(
                 """
                 UPDATE raw.quarantine SET

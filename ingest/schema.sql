@@ -1,7 +1,9 @@
 -- The pipeline's private record of ingested events (working database only).
 CREATE SCHEMA IF NOT EXISTS raw;
 
-CREATE TABLE IF NOT EXISTS raw.events (
+-- the events' columns and the inline buffer of raw.events (core/event_store.py: the view
+-- raw.events = these rows + the date-partitioned Parquet files listed in raw.event_files)
+CREATE TABLE IF NOT EXISTS raw.event_rows (
     event_id VARCHAR NOT NULL,
     event_type VARCHAR NOT NULL,
     ts TIMESTAMPTZ NOT NULL,
@@ -30,11 +32,11 @@ CREATE TABLE IF NOT EXISTS raw.events (
 );
 
 -- warehouses made before the recommendation-feedback columns gain them (at the end, in order)
-ALTER TABLE raw.events ADD COLUMN IF NOT EXISTS request_id VARCHAR;
-ALTER TABLE raw.events ADD COLUMN IF NOT EXISTS model_version VARCHAR;
-ALTER TABLE raw.events ADD COLUMN IF NOT EXISTS variant VARCHAR;
-ALTER TABLE raw.events ADD COLUMN IF NOT EXISTS surface VARCHAR;
-ALTER TABLE raw.events ADD COLUMN IF NOT EXISTS list_position INTEGER;
+ALTER TABLE raw.event_rows ADD COLUMN IF NOT EXISTS request_id VARCHAR;
+ALTER TABLE raw.event_rows ADD COLUMN IF NOT EXISTS model_version VARCHAR;
+ALTER TABLE raw.event_rows ADD COLUMN IF NOT EXISTS variant VARCHAR;
+ALTER TABLE raw.event_rows ADD COLUMN IF NOT EXISTS surface VARCHAR;
+ALTER TABLE raw.event_rows ADD COLUMN IF NOT EXISTS list_position INTEGER;
 
 CREATE TABLE IF NOT EXISTS raw.quarantine (
     file_path VARCHAR NOT NULL,

@@ -63,11 +63,18 @@ def test_catalog_is_published_read_only_with_docs(home: Path) -> None:
     )
     with pytest.raises(duckdb.Error):
         con.execute("CREATE TABLE analytics.x AS SELECT 1")  # read-only
+    # analytics.events is a view over the events' shared Parquet files (core/event_store.py)
     comments = dict(
         con.execute(
-            "SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'analytics'"
+            "SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'analytics' "
+            "UNION ALL SELECT view_name, comment FROM duckdb_views() "
+            "WHERE schema_name = 'analytics' AND NOT internal"
         ).fetchall()
     )
+    assert con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE schema_name = 'analytics' AND NOT internal"
+    ).fetchall() == [("events",)]
+    assert comments["events"]
     assert set(comments) == {
         "series", "episodes", "events", "episode_views", "sessions", "daily_engagement",
         "series_episode_funnel", "episode_retention_curve", "retention_cohorts",
@@ -250,7 +257,7 @@ def test_a_failed_blocking_check_keeps_bad_data_from_readers(home: Path) -> None
     paths = store_for(home).paths()
     before = published_version(paths)
     with working_database(paths) as con:
-        con.execute("INSERT INTO raw.events SELECT * FROM raw.events LIMIT 1")
+        con.execute("INSERT INTO raw.event_rows SELECT * FROM raw.events LIMIT 1")
     result = dg.materialize(
         [*ALL_ASSETS, *ALL_CHECKS],
         resources=resources(store_for(home)),

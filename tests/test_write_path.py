@@ -103,7 +103,7 @@ def test_a_failing_blocking_check_in_ingest_keeps_the_published_snapshot(outside
     paths = Paths(home, home / "warehouse" / "cliffhanger.duckdb", home / "landing", home)
     before = published_version(paths)
     with working_database(paths) as con:  # damage the events of record: a duplicate id
-        con.execute("INSERT INTO raw.events SELECT * FROM raw.events LIMIT 1")
+        con.execute("INSERT INTO raw.event_rows SELECT * FROM raw.events LIMIT 1")
     late = home / "late.jsonl"
     late.write_text('{"event_id":"late-2","event_type":"app_open",'
                     '"ts":"2026-09-08T10:00:00Z","user_id":"late-user"}\n')  # fmt: skip
