@@ -193,6 +193,10 @@ def write(
             )
         )
     shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.parent.rmdir()  # only when empty: no other write is in flight (one writer)
+    except OSError:
+        pass
     return out
 
 
