@@ -38,7 +38,9 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "events": (
-        "One row per stored event (deduplicated on event_id, UTC), with its derived session.",
+        "One row per stored event (deduplicated on event_id, UTC), with its derived session. "
+        "A view: the events' date-partitioned Parquet files, shared by every snapshot, joined "
+        "to this snapshot's sessions (a filter on event_date skips other dates' row groups).",
         {
             "event_id": "Unique id of the event (the dedup key; Segment's messageId).",
             "event_type": "app_open, episode_start, episode_progress, episode_complete, "
