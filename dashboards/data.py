@@ -83,8 +83,11 @@ def query(sql: str, params: tuple | list = ()) -> pd.DataFrame:
 def _tables(target: str) -> frozenset[str]:
     cur = _cursor(target)
     try:
+        # analytics.events is a view over the events' shared Parquet files
         rows = cur.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ?", [SCHEMA]
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? UNION ALL "
+            "SELECT view_name FROM duckdb_views() WHERE schema_name = ? AND NOT internal",
+            [SCHEMA, SCHEMA],
         ).fetchall()
     finally:
         cur.close()
