@@ -17,6 +17,7 @@ file is ever edited in place.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import shutil
@@ -193,10 +194,8 @@ def write(
             )
         )
     shutil.rmtree(staging, ignore_errors=True)
-    try:
-        staging.parent.rmdir()  # only when empty: no other write is in flight (one writer)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):  # only when empty: no other write is in flight
+        staging.parent.rmdir()
     return out
 
 

@@ -68,13 +68,18 @@ def test_one_file_per_date_listed_with_the_ingest(paths: Paths, tmp_path: Path) 
         [acc] = ingest_files(con, [src], now=NOW)
         assert (acc.loaded, acc.duplicates) == (3, 1)
         files = listed(con)
-        assert [(d, n) for _, d, n in files] == [(dt.date(2026, 9, 10), 1), (dt.date(2026, 9, 11), 2)]
+        assert [(d, n) for _, d, n in files] == [
+            (dt.date(2026, 9, 10), 1),
+            (dt.date(2026, 9, 11), 2),
+        ]
         root = event_store.events_dir(paths.working_db)
         for path, day, _ in files:
             assert path.startswith(f"event_date={day.isoformat()}/") and (root / path).is_file()
         assert con.execute("SELECT count(*) FROM raw.event_rows").fetchall() == [(0,)]
         assert con.execute("SELECT event_id FROM raw.events ORDER BY 1").fetchall() == [
-            ("e1",), ("e2",), ("e3",)
+            ("e1",),
+            ("e2",),
+            ("e3",),
         ]
         # a late event for 2026-09-11 adds a file for that date; the first one is untouched
         first = {p: (root / p).stat().st_mtime_ns for p, _, _ in files}
