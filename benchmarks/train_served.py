@@ -37,6 +37,7 @@ TARGET = "≤ 2× the same train + evaluate + publish without the ranker"
 def one_run(home: str, ranker: bool) -> dict:
     """Copy ``home``'s working database to a temporary home; time the model assets' work."""
     os.environ["CLIFFHANGER_HOME"] = tempfile.mkdtemp(prefix="train-served-", dir=WORK)
+    from core import event_store
     from core.config import AUTO_TEST_DAYS_MAX, metric_params, parse_test_days, paths
     from core.warehouse import working_database
     from models.evaluate import LEARNED, MODELS, tune_and_evaluate
@@ -53,9 +54,13 @@ def one_run(home: str, ranker: bool) -> dict:
     target = paths()
     target.working_db.parent.mkdir(parents=True)
     shutil.copyfile(source, target.working_db)
+    # the events' Parquet files beside it (core/event_store.py), hard-linked: never edited
+    shutil.copytree(source.parent / "events", target.working_db.parent / "events",
+                    copy_function=os.link, dirs_exist_ok=True)  # fmt: skip
     test_days = metric_params().test_days
     try:
         with working_database(target) as con:
+            event_store.refresh_view(con, event_store.root_of(con))  # over the copied files
             events = con.execute("SELECT count(*) FROM raw.events").fetchone()[0]
             start = time.perf_counter()
             selection = tune_and_evaluate(
