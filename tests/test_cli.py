@@ -138,3 +138,20 @@ def test_ingest_of_a_missing_path_is_one_line(tmp_path: Path) -> None:
         f"cliffhanger: error: no such file or folder: {tmp_path / 'nope.jsonl'}"
     ]
     assert not (tmp_path / "warehouse").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--feedback", "abc"], "'abc' is not one of 'off', 'ab', 'aa'"),
+        (["--feedback", "ab", "--feedback-lift", "9"], "--feedback-lift must be between 0.1 and 5"),
+    ],
+)
+def test_generate_refuses_a_bad_feedback_option_in_one_line(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    out = tmp_path / "data"
+    result = run_cli("generate", "--users", "20", "--days", "2", *args, "--out", str(out))
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert not out.exists()  # nothing half-written
