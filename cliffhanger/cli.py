@@ -347,6 +347,30 @@ def _run_pipeline(
 
 
 @app.command()
+@click.option("--retention-hours", type=click.FloatRange(min=0), default=24.0, show_default=True,
+              help="Keep a retired event file this long after the last kept snapshot that "
+              "read it (readers may hold a pruned snapshot open).")  # fmt: skip
+@click.option("--small-file-mb", type=click.FloatRange(min=0, min_open=True), default=64.0,
+              show_default=True, help="Merge the files of a date when one is smaller.")  # fmt: skip
+def maintain(retention_hours: float, small_file_mb: float) -> None:
+    """Flush inlined events, merge small event files, delete files nobody can read.
+
+    The Dagster job `maintenance` (scheduled nightly as `maintenance_nightly`), run now.
+    """
+    config = {"retention_hours": retention_hours, "small_file_mb": small_file_mb}
+    result = _run_pipeline(
+        "maintenance", {"ops": {"warehouse_maintenance": {"config": config}}}, quiet=True
+    )
+    m = _materialized(result).get("warehouse_maintenance", {})
+    out.print(
+        f"merged {m.get('merged_files', 0):,} event files of {m.get('merged_dates', 0):,} dates "
+        f"into {m.get('written_files', 0):,}; expired {m.get('expired_files', 0):,} files "
+        f"({m.get('expired_bytes', 0) / 2**20:,.1f} MB); {m.get('listed_files', 0):,} listed, "
+        f"{m.get('retired_files', 0):,} retired files kept for readers"
+    )
+
+
+@app.command()
 def run() -> None:
     """Materialize every Dagster asset in-process and publish the warehouse snapshot."""
     _run_pipeline()

@@ -28,11 +28,16 @@ from typing import Any
 
 import duckdb
 
+from core.db import transaction
 from core.schema_docs import sql_literal
 
 EVENTS_VIEW = "raw.events"
 INLINE_TABLE = "raw.event_rows"
 FILES_TABLE = "raw.event_files"
+# files taken off the list by compaction, kept on disk until no kept snapshot needs them
+RETIRED_TABLE = "raw.event_files_retired"
+# which listed files each published snapshot's views read
+REFS_TABLE = "raw.snapshot_event_files"
 STAGING = ".staging"
 
 FILES_DDL = f"""
@@ -42,6 +47,18 @@ CREATE TABLE IF NOT EXISTS {FILES_TABLE} (
     rows BIGINT NOT NULL,
     bytes BIGINT NOT NULL,
     added_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {RETIRED_TABLE} (
+    path VARCHAR NOT NULL,
+    event_date DATE NOT NULL,
+    rows BIGINT NOT NULL,
+    bytes BIGINT NOT NULL,
+    added_at TIMESTAMPTZ NOT NULL,
+    retired_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {REFS_TABLE} (
+    snapshot_version VARCHAR NOT NULL,
+    path VARCHAR NOT NULL
 )
 """
 
@@ -220,14 +237,9 @@ def flush_inline(con: duckdb.DuckDBPyConnection, root: Path | None, now: dt.date
         return 0
     cols = ", ".join(columns(con))
     files = write(con, root, f"SELECT {cols} FROM {INLINE_TABLE}")  # noqa: S608
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(f"DELETE FROM {INLINE_TABLE}")  # noqa: S608
         register(con, root, files, now)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return int(n)
 
 
@@ -236,7 +248,14 @@ def sweep_orphans(con: duckdb.DuckDBPyConnection, root: Path | None) -> list[Pat
     and listing them) and leftover staging folders. Only the one writer calls this."""
     if root is None or not root.is_dir():
         return []
-    listed = {r[0] for r in con.execute(f"SELECT path FROM {FILES_TABLE}").fetchall()}  # noqa: S608
+    con.execute(FILES_DDL)
+    # retired files are known too: snapshots may still read them (core.maintenance expires them)
+    listed = {
+        r[0]
+        for r in con.execute(
+            f"SELECT path FROM {FILES_TABLE} UNION ALL SELECT path FROM {RETIRED_TABLE}"  # noqa: S608
+        ).fetchall()
+    }
     removed = []
     for part in root.glob("event_date=*/*.parquet"):
         if f"{part.parent.name}/{part.name}" not in listed:

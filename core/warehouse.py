@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from core import event_store
+from core import event_store, maintenance
 from core.config import Paths
 from core.schema_docs import sql_literal
 from core.versioned import NotAPointer, VersionedStore, switch_pointer
@@ -162,6 +162,8 @@ def publish(
         con.execute(f"DETACH {alias}")
     if shared:
         _create_shared_views(con, building, shared)
+        # before the switch: from now on maintenance keeps every file this snapshot reads
+        maintenance.record_snapshot_files(con, version)
     final = store.commit(building, version)
     switch_public_link(paths, final)
     prune_snapshots(paths, keep=keep)
@@ -294,6 +296,12 @@ def prune_snapshots(paths: Paths, keep: int = KEEP_SNAPSHOTS) -> list[Path]:
         for stale in paths.snapshots_dir.glob(f"{SNAPSHOT_PREFIX}*.building"):
             stale.unlink(missing_ok=True)
     return removed
+
+
+def kept_versions(paths: Paths) -> set[str]:
+    """Versions of the snapshots on disk (the published one among them)."""
+    store = _snapshots(paths)
+    return {v for v in (store.version_of(p) for p in store.versions()) if v is not None}
 
 
 def connect_published(paths: Paths) -> duckdb.DuckDBPyConnection:

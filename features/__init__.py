@@ -6,6 +6,7 @@ from __future__ import annotations
 import duckdb
 
 from core.config import MetricParams
+from core.db import transaction
 
 EVENT_GRAIN_TABLES = ("events", "sessions", "episode_views")
 
@@ -33,8 +34,7 @@ def build_all(
     from features.revenue import build_revenue
     from features.sessions import build_sessions, document_event_grain
 
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         build = build_sessions(con, params, full=full)
         counts: dict[str, object] = document_event_grain(con, comment=build.mode == "full")
         counts |= build_engagement(con, params)
@@ -44,9 +44,5 @@ def build_all(
         counts |= build_catalog_metrics(con, params, incremental=build.mode != "full")
         if launches:
             counts |= build_launches(con, params)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     counts["mode"] = build.mode
     return counts

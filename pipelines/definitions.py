@@ -28,6 +28,11 @@ from pipelines.assets_launches import (
     launch_forecasts,
     launch_forecasts_are_well_formed,
 )
+from pipelines.assets_maintenance import (
+    maintenance_job,
+    maintenance_schedule,
+    warehouse_maintenance,
+)
 from pipelines.assets_metrics import (
     catalog_metrics,
     daily_engagement,
@@ -70,7 +75,7 @@ ALL_CHECKS = [
 
 everything = dg.define_asset_job(
     "everything",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("maintenance"),
     description="Landing folder to published warehouse: what `cliffhanger run` executes.",
 )
 # what `cliffhanger ingest` executes: the files named in its run config, then every derived
@@ -102,11 +107,12 @@ def resources(store: CliffhangerStore | None = None) -> dict[str, object]:
 
 
 defs = dg.Definitions(
-    assets=ALL_ASSETS,
+    # maintenance has its own nightly job; `everything` (ALL_ASSETS) leaves it out
+    assets=[*ALL_ASSETS, warehouse_maintenance],
     asset_checks=ALL_CHECKS,
-    jobs=[everything, ingest_and_publish, ingest_only, viewer_activity_job],
+    jobs=[everything, ingest_and_publish, ingest_only, viewer_activity_job, maintenance_job],
     sensors=[landing_files],
-    schedules=[viewer_activity_schedule],
+    schedules=[viewer_activity_schedule, maintenance_schedule],
     resources=resources(),
     # the working database has one writer: steps of a run execute one after another
     executor=dg.in_process_executor,
