@@ -30,14 +30,17 @@ import duckdb
 
 from core.db import transaction
 from core.schema_docs import sql_literal
+from core.versioned import fsync_path
 
 EVENTS_VIEW = "raw.events"
 INLINE_TABLE = "raw.event_rows"
 FILES_TABLE = "raw.event_files"
-# files taken off the list by compaction, kept on disk until no kept snapshot needs them
-RETIRED_TABLE = "raw.event_files_retired"
-# which listed files each published snapshot's views read
-REFS_TABLE = "raw.snapshot_event_files"
+# files taken off a list (compacted events, rewritten table parts), kept on disk until no
+# kept snapshot reads them; paths relative to the work folder (events/..., tables/...)
+RETIRED_TABLE = "raw.retired_files"
+# which files each published snapshot's views read (paths as above)
+REFS_TABLE = "raw.snapshot_files"
+EVENTS_DIR = "events"
 STAGING = ".staging"
 
 FILES_DDL = f"""
@@ -75,7 +78,7 @@ class EventFile:
 
 def events_dir(working_db: Path) -> Path:
     """The folder of the events' Parquet files: ``events/`` beside the working database."""
-    return Path(working_db).parent / "events"
+    return Path(working_db).parent / EVENTS_DIR
 
 
 def columns(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -181,31 +184,47 @@ def write(
     """Write the rows of ``select_sql`` (the events' columns, in order) as new Parquet files,
     one per event date, durable on disk but not yet listed: call :func:`register` in the
     transaction that records them."""
+    return write_batch(con, root, f"SELECT *, 0 FROM ({select_sql})", params).get(0, [])  # noqa: S608
+
+
+def write_batch(
+    con: duckdb.DuckDBPyConnection,
+    root: Path,
+    select_sql: str,
+    params: dict[str, Any] | None = None,
+) -> dict[int, list[EventFile]]:
+    """Like :func:`write` for the rows of several input files at once: ``select_sql`` gives
+    the events' columns, then the input file's index. One pass writes one Parquet file per
+    (input file, event date); each input file's list is registered in its own transaction."""
     staging = root / STAGING / uuid.uuid4().hex
     staging.mkdir(parents=True, exist_ok=True)
-    named = f"SELECT * FROM ({select_sql}) AS e({', '.join(columns(con))})"  # noqa: S608
+    cols = ", ".join(columns(con))
+    # the partition keys are copies, left out of the files: each file holds the events'
+    # columns only, event_date among them
+    named = f"SELECT *, event_date AS part_date FROM ({select_sql}) AS e({cols}, file_idx)"  # noqa: S608
     con.execute(
         f"COPY ({named}) TO {sql_literal(str(staging))} (FORMAT parquet, "
-        "PARTITION_BY (event_date), WRITE_PARTITION_COLUMNS true, "
+        "PARTITION_BY (file_idx, part_date), WRITE_PARTITION_COLUMNS false, "
         "FILENAME_PATTERN 'events_{uuid}', ROW_GROUP_SIZE 1000000)",
         params or {},
     )
-    out: list[EventFile] = []
-    for part in sorted(staging.glob("event_date=*/*.parquet")):
-        date_dir = part.parent.name
+    out: dict[int, list[EventFile]] = {}
+    for part in sorted(staging.glob("file_idx=*/part_date=*/*.parquet")):
+        idx = int(part.parent.parent.name.removeprefix("file_idx="))
+        day = part.parent.name.removeprefix("part_date=")
         rows = con.execute(
             "SELECT sum(num_rows)::BIGINT FROM parquet_file_metadata(?)", [str(part)]
         ).fetchall()[0][0]
-        target_dir = root / date_dir
+        target_dir = root / f"event_date={day}"
         target_dir.mkdir(parents=True, exist_ok=True)
         target = target_dir / part.name
-        _fsync(part)
+        fsync_path(part)
         os.replace(part, target)
-        _fsync(target_dir)
-        out.append(
+        fsync_path(target_dir)
+        out.setdefault(idx, []).append(
             EventFile(
-                path=f"{date_dir}/{part.name}",
-                event_date=dt.date.fromisoformat(date_dir.removeprefix("event_date=")),
+                path=f"{target_dir.name}/{part.name}",
+                event_date=dt.date.fromisoformat(day),
                 rows=int(rows or 0),
                 bytes=target.stat().st_size,
             )
@@ -214,6 +233,21 @@ def write(
     with contextlib.suppress(OSError):  # only when empty: no other write is in flight
         staging.parent.rmdir()
     return out
+
+
+def stage_batch(
+    con: duckdb.DuckDBPyConnection,
+    root: Path | None,
+    select_sql: str,
+    params: dict[str, Any] | None = None,
+) -> dict[int, Pending] | None:
+    """:func:`stage` for several input files in one pass (``select_sql`` as in
+    :func:`write_batch`); ``None`` for an in-memory database: stage each file alone."""
+    if root is None:
+        return None
+    return {
+        idx: Pending(files) for idx, files in write_batch(con, root, select_sql, params).items()
+    }
 
 
 def register(
@@ -250,11 +284,10 @@ def sweep_orphans(con: duckdb.DuckDBPyConnection, root: Path | None) -> list[Pat
         return []
     con.execute(FILES_DDL)
     # retired files are known too: snapshots may still read them (core.maintenance expires them)
-    listed = {
-        r[0]
-        for r in con.execute(
-            f"SELECT path FROM {FILES_TABLE} UNION ALL SELECT path FROM {RETIRED_TABLE}"  # noqa: S608
-        ).fetchall()
+    listed = {r[0] for r in con.execute(f"SELECT path FROM {FILES_TABLE}").fetchall()}  # noqa: S608
+    listed |= {
+        r[0].removeprefix(f"{EVENTS_DIR}/")
+        for r in con.execute(f"SELECT path FROM {RETIRED_TABLE}").fetchall()  # noqa: S608
     }
     removed = []
     for part in root.glob("event_date=*/*.parquet"):
@@ -263,11 +296,3 @@ def sweep_orphans(con: duckdb.DuckDBPyConnection, root: Path | None) -> list[Pat
             removed.append(part)
     shutil.rmtree(root / STAGING, ignore_errors=True)
     return removed
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

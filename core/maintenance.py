@@ -1,5 +1,5 @@
-"""Upkeep of the events' Parquet files: flush the inline buffer, merge small files, expire
-files nobody can read any more (docs/architecture.md, "Maintenance").
+"""Upkeep of the shared Parquet files (events, table parts): flush the inline buffer, merge
+small event files, expire files nobody can read any more (docs/architecture.md, "Maintenance").
 
 Ingest adds one file per (input file, event date), so late events and small deliveries leave a
 date with many small files: every reader pays for opening them, and every snapshot view lists
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import duckdb
 
-from core import event_store
+from core import event_store, shared_tables
 from core.db import transaction
 
 SMALL_FILE_BYTES = 64 * 2**20  # a date holding a file smaller than this gets merged
@@ -45,13 +45,20 @@ class MaintenanceResult:
 
 
 def record_snapshot_files(con: duckdb.DuckDBPyConnection, version: str) -> int:
-    """Remember which listed files the snapshot ``version`` reads (before it is published)."""
+    """Remember which files the snapshot ``version`` reads (before it is published): the
+    listed event files and the shared tables' parts. Returns how many."""
     con.execute(event_store.FILES_DDL)
+    shared_tables.ensure(con)
     con.execute(
-        f"INSERT INTO {event_store.REFS_TABLE} SELECT ?, path FROM {event_store.FILES_TABLE}",  # noqa: S608
-        [version],
+        f"INSERT INTO {event_store.REFS_TABLE} "  # noqa: S608
+        f"SELECT ?, '{event_store.EVENTS_DIR}/' || path FROM {event_store.FILES_TABLE} "
+        f"UNION ALL SELECT ?, path FROM {shared_tables.PARTS_TABLE}",
+        [version, version],
     )
-    return con.execute(f"SELECT count(*) FROM {event_store.FILES_TABLE}").fetchall()[0][0]  # noqa: S608
+    return con.execute(
+        f"SELECT count(*) FROM {event_store.REFS_TABLE} WHERE snapshot_version = ?",  # noqa: S608
+        [version],
+    ).fetchall()[0][0]
 
 
 def compact(
@@ -89,8 +96,9 @@ def compact(
         merged += files
     with transaction(con):
         con.execute(
-            f"INSERT INTO {event_store.RETIRED_TABLE} SELECT path, event_date, rows, bytes, "  # noqa: S608
-            f"added_at, ? FROM {event_store.FILES_TABLE} WHERE list_contains(?, path)",
+            f"INSERT INTO {event_store.RETIRED_TABLE} SELECT '{event_store.EVENTS_DIR}/' || "  # noqa: S608
+            f"path, event_date, rows, bytes, added_at, ? FROM {event_store.FILES_TABLE} "
+            "WHERE list_contains(?, path)",
             [now, merged],
         )
         con.execute(
@@ -108,10 +116,12 @@ def expire(
     now: dt.datetime,
     retention: dt.timedelta = RETENTION,
 ) -> tuple[int, int]:
-    """Delete retired files no kept snapshot reads and retired before ``now - retention``;
-    forget the file lists of snapshots that are gone. Returns (files, bytes) deleted."""
+    """Delete retired files (event files, table parts) no kept snapshot reads and retired
+    before ``now - retention``; forget the file lists of snapshots that are gone. Returns
+    (files, bytes) deleted. ``root`` is the events folder; the others are beside it."""
     if root is None:
         return 0, 0
+    work = root.parent  # retired paths are relative to the work folder
     con.execute(event_store.FILES_DDL)
     refs, retired = event_store.REFS_TABLE, event_store.RETIRED_TABLE
     kept = sorted(kept_versions)
@@ -122,7 +132,7 @@ def expire(
         [now - retention],
     ).fetchall()
     for path, _bytes in doomed:
-        (root / path).unlink(missing_ok=True)  # a crash here: the next pass unlinks again
+        (work / path).unlink(missing_ok=True)  # a crash here: the next pass unlinks again
     if doomed:
         con.execute(
             f"DELETE FROM {retired} WHERE list_contains(?, path)",  # noqa: S608

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from core import event_store, maintenance
+from core import event_store, maintenance, shared_tables
 from core.config import Paths
 from core.schema_docs import sql_literal
 from core.versioned import NotAPointer, VersionedStore, switch_pointer
@@ -112,6 +112,8 @@ def publish(
     now = dt.datetime.now(dt.UTC)
     version = now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
     shared, event_rows = _shared_views(con, now)
+    # sessions and episode views: the dates changed since the last publish as new parts
+    parts = shared_tables.publish_parts(con, now)
     building = store.stage(version)
     # other views of the working database are materialized as tables: a snapshot holds no
     # raw schema for them to read from
@@ -124,9 +126,12 @@ def publish(
             "ORDER BY 1",
             [PUBLIC_SCHEMA, PUBLIC_SCHEMA],
         ).fetchall()
-        if row[0] not in shared
+        if row[0] not in shared and row[0] not in parts
     ]
-    counts: dict[str, int] = {name: event_rows for name in shared}
+    counts: dict[str, int] = {name: event_rows for name in shared} | {
+        name: rows for name, (_sql, rows) in parts.items()
+    }
+    shared = {name: sql for name, (sql, _rows) in parts.items()} | shared
     alias = "snap_" + uuid.uuid4().hex[:8]
     # written in DuckDB 1.5's storage format, so analysts on older clients (and the
     # `duckdb` CLI from PyPI) can open it too
@@ -202,21 +207,10 @@ def _shared_views(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> tuple[dic
 def _create_shared_views(
     con: duckdb.DuckDBPyConnection, building: Path, views: dict[str, str]
 ) -> None:
-    """Define ``views`` inside the snapshot file itself (so their names resolve to its own
-    tables), with the working database's comments."""
-    comments = {
-        name: comment
-        for name, comment in con.execute(
-            "SELECT view_name, comment FROM duckdb_views() WHERE database_name = "
-            "current_database() AND schema_name = ? AND comment IS NOT NULL",
-            [PUBLIC_SCHEMA],
-        ).fetchall()
-    }
-    cols = con.execute(
-        "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE database_name = "
-        "current_database() AND schema_name = ? AND comment IS NOT NULL",
-        [PUBLIC_SCHEMA],
-    ).fetchall()
+    """Define ``views`` (in order: a view may read an earlier one) inside the snapshot file
+    itself, so their names resolve to its own objects, with the working database's
+    comments."""
+    comments, column_comments = _comments(con)
     snap = duckdb.connect(str(building))
     try:
         for name, sql in views.items():
@@ -226,7 +220,7 @@ def _create_shared_views(
                     f"COMMENT ON VIEW {PUBLIC_SCHEMA}.{_quote_ident(name)} IS "
                     + sql_literal(comments[name])
                 )
-        for table, column, comment in cols:
+        for table, column, comment in column_comments:
             if table in views:
                 snap.execute(
                     f"COMMENT ON COLUMN {PUBLIC_SCHEMA}.{_quote_ident(table)}."
@@ -235,6 +229,27 @@ def _create_shared_views(
         snap.execute("CHECKPOINT")
     finally:
         snap.close()
+
+
+def _comments(
+    con: duckdb.DuckDBPyConnection,
+) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+    """The ``analytics`` objects' comments (tables and views) and their columns' comments."""
+    objects = dict(
+        con.execute(
+            "SELECT table_name, comment FROM duckdb_tables() WHERE database_name = "
+            "current_database() AND schema_name = ? AND comment IS NOT NULL "
+            "UNION ALL SELECT view_name, comment FROM duckdb_views() WHERE database_name = "
+            "current_database() AND schema_name = ? AND comment IS NOT NULL",
+            [PUBLIC_SCHEMA, PUBLIC_SCHEMA],
+        ).fetchall()
+    )
+    columns = con.execute(
+        "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE database_name = "
+        "current_database() AND schema_name = ? AND comment IS NOT NULL",
+        [PUBLIC_SCHEMA],
+    ).fetchall()
+    return objects, columns
 
 
 def _snapshots(paths: Paths) -> VersionedStore:
@@ -248,26 +263,14 @@ def _snapshots(paths: Paths) -> VersionedStore:
 
 
 def _copy_comments(con: duckdb.DuckDBPyConnection, alias: str, tables: list[str]) -> None:
-    rows = con.execute(
-        "SELECT table_name, comment FROM duckdb_tables() WHERE database_name = "
-        "current_database() AND schema_name = ? AND comment IS NOT NULL "
-        "UNION ALL SELECT view_name, comment FROM duckdb_views() WHERE database_name = "
-        "current_database() AND schema_name = ? AND comment IS NOT NULL",
-        [PUBLIC_SCHEMA, PUBLIC_SCHEMA],
-    ).fetchall()
-    for table, comment in rows:
-        if table not in tables:  # a shared view: commented inside the snapshot
-            continue
-        con.execute(
-            f"COMMENT ON TABLE {alias}.{PUBLIC_SCHEMA}.{_quote_ident(table)} IS "
-            + sql_literal(comment)
-        )
-    cols = con.execute(
-        "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE database_name = "
-        "current_database() AND schema_name = ? AND comment IS NOT NULL",
-        [PUBLIC_SCHEMA],
-    ).fetchall()
-    for table, column, comment in cols:
+    comments, column_comments = _comments(con)
+    for table, comment in comments.items():
+        if table in tables:  # a shared view is commented inside the snapshot
+            con.execute(
+                f"COMMENT ON TABLE {alias}.{PUBLIC_SCHEMA}.{_quote_ident(table)} IS "
+                + sql_literal(comment)
+            )
+    for table, column, comment in column_comments:
         if table in tables:
             con.execute(
                 f"COMMENT ON COLUMN {alias}.{PUBLIC_SCHEMA}.{_quote_ident(table)}."

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from core import shared_tables
 from core.config import MetricParams
 from core.sqlfile import run, statements
 
@@ -132,6 +133,7 @@ def build_sessions(
         The mode chosen, why, and how much was (re)tagged.
     """
     values = _grain_params(params)
+    shared_tables.ensure(con)  # the dates the build changes are logged for the next publish
     mode, reason = plan(con, params)
     if full:
         mode, reason = "full", "full rebuild requested"

@@ -31,6 +31,9 @@ CREATE OR REPLACE TABLE analytics.episode_views (
     completed BOOLEAN NOT NULL
 );
 
+-- every date of the shared tables changes (core/shared_tables.py)
+INSERT INTO derived.shared_dirty VALUES ('sessions', NULL), ('episode_views', NULL);
+
 CREATE OR REPLACE TABLE derived.touched_episodes (series_id VARCHAR, episode_number INTEGER);
 
 -- every stored event with its session: the latest session of the user that started at or

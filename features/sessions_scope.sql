@@ -25,6 +25,16 @@ CREATE OR REPLACE TABLE derived.touched_episodes AS
 SELECT DISTINCT v.series_id, v.episode_number
 FROM analytics.episode_views v JOIN scope s ON v.user_id = s.user_id AND v.started_at >= s.cut_ts;
 
+-- the dates whose rows change: published snapshots share these tables by date, and the next
+-- publish rewrites the changed dates as new parts (core/shared_tables.py)
+INSERT INTO derived.shared_dirty
+SELECT DISTINCT 'episode_views', v.start_date
+FROM analytics.episode_views v JOIN scope s ON v.user_id = s.user_id AND v.started_at >= s.cut_ts;
+
+INSERT INTO derived.shared_dirty
+SELECT DISTINCT 'sessions', x.start_date
+FROM analytics.sessions x JOIN scope s ON x.user_id = s.user_id AND x.started_at >= s.cut_ts;
+
 DELETE FROM analytics.episode_views v USING scope s
 WHERE v.user_id = s.user_id AND v.started_at >= s.cut_ts;
 

@@ -132,3 +132,7 @@ SELECT s.session_key, s.user_id, s.started_at, s.ended_at, s.started_at::DATE,
        coalesce(p.episodes_started, 0), coalesce(p.distinct_series, 0),
        coalesce(p.watch_s, 0), coalesce(p.episodes_started, 0) >= $binge_min_episodes
 FROM new_sessions s LEFT JOIN per_session p USING (user_id, session_no);
+
+-- the dates the new rows land on (core/shared_tables.py rewrites them at the next publish)
+INSERT INTO derived.shared_dirty SELECT DISTINCT 'episode_views', start_date FROM new_views;
+INSERT INTO derived.shared_dirty SELECT DISTINCT 'sessions', started_at::DATE FROM new_sessions;

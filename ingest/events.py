@@ -376,6 +376,21 @@ WHERE c.file_idx = $idx AND c.reason IS NULL
                   WHERE d.file_idx = $idx AND d.record_number = c.record_number
                     AND d.item = c.item)
 """  # noqa: S608 (REC_COLUMNS is a constant)
+# every file of a batch at once (one pass over the staged rows), with its file index last
+EVENTS_OF_BATCH_SQL = f"""
+SELECT event_id, event_type, ts, (ts AT TIME ZONE 'UTC')::DATE, user_id, session_id,
+       series_id, episode_number, position_s,
+       CASE WHEN event_type = 'episode_unlock' THEN unlock_method END,
+       CASE WHEN event_type = 'purchase' THEN amount_usd END,
+       platform, app_version, country, language, shape, list_extract($shas, c.file_idx + 1),
+       record_number, $now,
+       {REC_COLUMNS}, c.file_idx
+FROM stage_checked c
+WHERE c.reason IS NULL
+  AND NOT EXISTS (SELECT 1 FROM stage_duplicates d
+                  WHERE d.file_idx = c.file_idx AND d.record_number = c.record_number
+                    AND d.item = c.item)
+"""  # noqa: S608 (REC_COLUMNS is a constant)
 
 
 def ingest_file(
@@ -501,6 +516,9 @@ def _ingest_batch(
             "AND item <= 1 GROUP BY 1, 2 ORDER BY 1, 2"
         ).fetchall():
             reasons.setdefault(idx, {})[reason] = n
+        # the events of every file written in one pass, each file listed by its own commit
+        shas = [info.sha256 for _, info in batch]
+        staged = event_store.stage_batch(con, root, EVENTS_OF_BATCH_SQL, {"shas": shas, "now": now})
         for pos, (i, info) in enumerate(batch):
             if i in results:
                 continue
@@ -509,9 +527,12 @@ def _ingest_batch(
                 results[i] = _refuse(con, info, now, f"no records ({NO_RECORDS[info.fmt]})")
                 continue
             loaded, quarantined = valid - duplicates, records_in - valid
-            pending = event_store.stage(
-                con, root, EVENTS_OF_FILE_SQL, {"sha": info.sha256, "now": now, "idx": pos}
-            )
+            if staged is not None:
+                pending = staged.get(pos, event_store.Pending([]))
+            else:  # in memory: each file's rows inserted by its own commit
+                pending = event_store.stage(
+                    con, root, EVENTS_OF_FILE_SQL, {"sha": info.sha256, "now": now, "idx": pos}
+                )
             con.execute("BEGIN TRANSACTION")
             try:
                 event_store.commit(con, root, pending, now)

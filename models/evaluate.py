@@ -13,6 +13,7 @@ candidate beats the best baseline (:func:`gate`).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import json
 import time
@@ -76,6 +77,11 @@ HEAD_SIZES = (20, 50, 100)
 AUTO_TEST_SHARE = 0.2
 #: a period is evaluated when at least this many users started a new story in it
 MIN_SCORED_USERS = 20
+# users scored per period at most: beyond it a fixed random sample (seeded per period) is
+# scored. Every model sees the same users, so paired differences stay paired; with 10,000
+# users the 95 % CI of a mean NDCG@10 is about ±0.006 wide, and the cost of tuning stops
+# growing with the audience (the 100 M-event benchmark has ~46,000 per period).
+MAX_SCORED_USERS = 10_000
 
 
 class NotEnoughHistory(ValueError):
@@ -159,8 +165,13 @@ def make_split(
     items: np.ndarray,
     weights: InteractionWeights,
     stories: StoryInfo | None = None,
+    max_scored: int | None = MAX_SCORED_USERS,
 ) -> Split:
-    """Train on views before ``cut``; the truth is what users first started in [cut, end)."""
+    """Train on views before ``cut``; the truth is what users first started in [cut, end).
+
+    Every user's history trains; at most ``max_scored`` users (a random sample, seeded by
+    the period's name and cut, the same for every model) are scored.
+    """
     before = load_interactions(con, cut)
     until_end = load_interactions(con, end)
     started_before = before.select("user_id", "story_id").with_columns(seen=pl.lit(True))
@@ -181,6 +192,10 @@ def make_split(
         shape=train.X.shape,
     )  # fmt: skip
     scored = np.flatnonzero(np.diff(truth.indptr) > 0)
+    if max_scored is not None and len(scored) > max_scored:
+        seed = int.from_bytes(hashlib.sha256(f"{name}|{cut.isoformat()}".encode()).digest()[:8])
+        rng = np.random.default_rng(seed)
+        scored = np.sort(rng.choice(scored, size=max_scored, replace=False))
     return Split(name, cut, end, train, truth, scored)
 
 
@@ -262,6 +277,7 @@ def tune_and_evaluate(
     grid: dict[str, list[dict]] | None = None,
     force_served: str | None = None,
     progress: Callable[[str], None] = lambda _m: None,
+    max_scored: int | None = MAX_SCORED_USERS,
 ) -> Selection:
     """Tune on validation, evaluate every model on test, pick what to serve, apply the gate.
 
@@ -278,8 +294,8 @@ def tune_and_evaluate(
     win = windows(start, end, test_days)
     info = story_info(con, items)
     val = make_split(con, "validation", win.validation_start, win.test_start, items, weights,
-                     info)  # fmt: skip
-    test = make_split(con, "test", win.test_start, win.test_end, items, weights, info)
+                     info, max_scored)  # fmt: skip
+    test = make_split(con, "test", win.test_start, win.test_end, items, weights, info, max_scored)
     return select_and_evaluate(val, test, models, grid, force_served, progress, win)
 
 

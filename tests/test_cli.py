@@ -130,6 +130,42 @@ def test_ingest_prints_the_accounting_and_a_total(tmp_path: Path) -> None:
     assert again.returncode == 0 and again.stdout.count("already_ingested") == len(files)
 
 
+def test_maintain_merges_and_reports_what_it_did(tmp_path: Path) -> None:
+    import duckdb
+
+    data = Path(__file__).resolve().parents[1] / "data_samples" / "dirty"
+    env = {"CLIFFHANGER_HOME": str(tmp_path)}
+    assert run_cli("ingest", str(data / "catalog"), str(data / "events"), cwd=tmp_path,
+                   env=env).returncode == 0  # fmt: skip
+    work = tmp_path / "warehouse" / "_work" / "cliffhanger-work.duckdb"
+
+    def state() -> tuple[int, int, int, int]:
+        con = duckdb.connect(str(work), read_only=True)
+        try:
+            return con.execute(
+                "SELECT (SELECT count(*) FROM raw.events), (SELECT count(*) FROM raw.event_files),"
+                " (SELECT count(DISTINCT event_date) FROM raw.event_files),"
+                " (SELECT count(*) FROM raw.retired_files)").fetchall()[0]  # fmt: skip
+        finally:
+            con.close()
+
+    events, files, dates, _ = state()
+    assert files > dates  # late events left some dates with several small files
+    result = run_cli("maintain", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
+    after = state()
+    # one file per date, the same events; the old files kept for the published snapshot
+    assert after == (events, dates, dates, after[3]) and after[3] > 0
+    assert " ".join(result.stdout.split()) == (
+        f"merged {after[3]:,} event files of {after[3] - files + dates:,} dates into "
+        f"{after[3] - files + dates:,}; expired 0 files (0.0 MB); {dates:,} listed, "
+        f"{after[3]:,} retired files kept for readers"
+    )
+    bad = run_cli("maintain", "--retention-hours", "-1", cwd=tmp_path, env=env)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "--retention-hours" in bad.stderr
+
+
 def test_ingest_of_a_missing_path_is_one_line(tmp_path: Path) -> None:
     result = run_cli("ingest", str(tmp_path / "nope.jsonl"), cwd=tmp_path,
                      env={"CLIFFHANGER_HOME": str(tmp_path)})  # fmt: skip

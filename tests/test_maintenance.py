@@ -71,8 +71,8 @@ def test_compaction_merges_a_dates_files_and_keeps_what_snapshots_read(
         # 09-10 untouched, 09-11 one file of all its 4 rows; the same events, nothing lost
         assert [(d.isoformat(), n) for _, d, n in after] == [("2026-09-10", 1), ("2026-09-11", 4)]
         assert events_of(con) == before
-        retired = con.execute("SELECT path FROM raw.event_files_retired ORDER BY path").fetchall()
-        assert [r[0] for r in retired] == sorted(old_1011)
+        retired = con.execute("SELECT path FROM raw.retired_files ORDER BY path").fetchall()
+        assert [r[0] for r in retired] == sorted(f"events/{p}" for p in old_1011)
         assert all((root / p).is_file() for p in old_1011)
         # the published snapshot still reads the old files, so the next ingest's sweep and an
         # expiry with no retention both keep them
@@ -91,10 +91,10 @@ def test_compaction_merges_a_dates_files_and_keeps_what_snapshots_read(
         files, nbytes = expire(con, root, kept_versions(paths), NOW + dt.timedelta(hours=25))
         assert files == 3 and nbytes > 0
         assert not any((root / p).exists() for p in old_1011)
-        assert con.execute("SELECT count(*) FROM raw.event_files_retired").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM raw.retired_files").fetchall() == [(0,)]
         # the snapshot's refs now name only the surviving version
         assert con.execute(
-            "SELECT DISTINCT snapshot_version FROM raw.snapshot_event_files"
+            "SELECT DISTINCT snapshot_version FROM raw.snapshot_files"
         ).fetchall() == [(second.version,)]
         assert events_of(con) == before
     reader = duckdb.connect(str(second.path), read_only=True)
@@ -141,7 +141,7 @@ def test_a_crash_after_writing_merged_files_loses_nothing(
             p.relative_to(root).as_posix() for p in root.glob("event_date=*/*.parquet")
         )
         assert on_disk == sorted(p for p, _, _ in files_before)
-        assert con.execute("SELECT count(*) FROM raw.event_files_retired").fetchall() == [(0,)]
+        assert con.execute("SELECT count(*) FROM raw.retired_files").fetchall() == [(0,)]
 
 
 def test_the_maintenance_asset_flushes_merges_and_reports(paths: Paths, tmp_path: Path) -> None:

@@ -63,7 +63,8 @@ def test_catalog_is_published_read_only_with_docs(home: Path) -> None:
     )
     with pytest.raises(duckdb.Error):
         con.execute("CREATE TABLE analytics.x AS SELECT 1")  # read-only
-    # analytics.events is a view over the events' shared Parquet files (core/event_store.py)
+    # analytics.events is a view over the events' shared Parquet files (core/event_store.py),
+    # sessions and episode views views over their shared date parts (core/shared_tables.py)
     comments = dict(
         con.execute(
             "SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'analytics' "
@@ -72,8 +73,9 @@ def test_catalog_is_published_read_only_with_docs(home: Path) -> None:
         ).fetchall()
     )
     assert con.execute(
-        "SELECT view_name FROM duckdb_views() WHERE schema_name = 'analytics' AND NOT internal"
-    ).fetchall() == [("events",)]
+        "SELECT view_name FROM duckdb_views() WHERE schema_name = 'analytics' AND NOT internal "
+        "ORDER BY 1"
+    ).fetchall() == [("episode_views",), ("events",), ("sessions",)]
     assert comments["events"]
     assert set(comments) == {
         "series", "episodes", "events", "episode_views", "sessions", "daily_engagement",
@@ -174,8 +176,12 @@ def test_definitions_validate_and_list_the_assets() -> None:
         "launch_forecast", "launch_forecast_backtest", "launch_forecast_backtest_rows",
         "episode_exit_moments", "series_revenue_daily", "viewer_activity",
         "served_log", "recommendation_impressions", "recommendation_performance",
-        "recommendation_experiment",
+        "recommendation_experiment", "warehouse_maintenance",
     }  # fmt: skip
+    # maintenance runs on its own schedule, never inside `everything`
+    everything = defs.resolve_job_def("everything").asset_layer.executable_asset_keys
+    assert {k.to_user_string() for k in everything} == keys - {"warehouse_maintenance"}
+    assert defs.resolve_schedule_def("maintenance_nightly").cron_schedule == "30 3 * * *"
 
 
 def test_cli_run_publishes(home: Path) -> None:

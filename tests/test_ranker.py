@@ -164,3 +164,37 @@ def test_the_cross_fit_keeps_the_booster_settings_best_out_of_fold(splits) -> No
     assert list_ndcg(ranker.top_items, val.scored, val.truth) > list_ndcg(
         alone.top_items, val.scored, val.truth
     )
+
+
+def test_the_grid_is_compared_on_a_subset_and_the_booster_trains_on_every_row(
+    splits,
+    monkeypatch: pytest.MonkeyPatch,  # noqa: ANN001
+) -> None:
+    """Above ``tune_rows`` the settings are compared on whole groups of a subset of the
+    sampled users; the final booster still trains on every sampled row."""
+    import models.ranker as ranker_module
+
+    val, _test = splits
+    seen: list[int] = []
+    real = ranker_module.train_booster
+
+    def recording(features, labels, groups, params):  # noqa: ANN001, ANN202
+        assert groups.sum() == len(labels) == len(features)  # whole groups only
+        seen.append(len(labels))
+        return real(features, labels, groups, params)
+
+    monkeypatch.setattr(ranker_module, "train_booster", recording)
+    everything = Ranker(params={**PARAMS, "booster_grid": [{}]}).fit_stage1(val.train)
+    full = cross_fit(everything, val.scored, val.truth, length=1.0)
+    untuned = list(seen)
+    assert untuned[-1] == full.sample_rows  # the final booster: every row
+    seen.clear()
+    cap = full.sample_rows // 4
+    small = Ranker(params={**PARAMS, "booster_grid": [{}], "tune_rows": cap}).fit_stage1(val.train)
+    part = cross_fit(small, val.scored, val.truth, length=1.0)
+    assert part.sample_rows == full.sample_rows and seen[-1] == full.sample_rows
+    # the two fold boosters of the grid saw about a quarter of the rows each time
+    assert sum(seen[:2]) < sum(untuned[:2]) / 3 and all(n > 0 for n in seen[:2])
+    assert list_ndcg(small.top_items, val.scored, val.truth) > 0.5 * list_ndcg(
+        everything.top_items, val.scored, val.truth
+    )

@@ -68,6 +68,26 @@ def test_the_split_never_trains_on_the_test_period(warehouse: Paths) -> None:
     assert len(split.scored) == len({u for u, _ in truth_pairs})
 
 
+def test_a_large_period_scores_a_fixed_sample_of_its_users(warehouse: Paths) -> None:
+    with working_database(warehouse) as con:
+        end = con.execute("SELECT max(ts) FROM raw.events").fetchall()[0][0]
+        cut, stop = end - dt.timedelta(days=7), end + dt.timedelta(seconds=1)
+        items = catalog_stories(con)
+        every = make_split(con, "test", cut, stop, items, InteractionWeights(), max_scored=None)
+        cap = len(every.scored) // 3
+        a = make_split(con, "test", cut, stop, items, InteractionWeights(), max_scored=cap)
+        b = make_split(con, "test", cut, stop, items, InteractionWeights(), max_scored=cap)
+        other = make_split(con, "validation", cut, stop, items, InteractionWeights(),
+                           max_scored=cap)  # fmt: skip
+    assert cap > 50
+    # a sample of the scored users, sorted, the same on every call; training uses everyone
+    assert len(a.scored) == cap and set(a.scored) < set(every.scored)
+    assert np.array_equal(a.scored, b.scored) and np.all(np.diff(a.scored) > 0)
+    assert (a.train.X != every.train.X).nnz == 0 and (a.truth != every.truth).nnz == 0
+    # another period draws another sample
+    assert not np.array_equal(a.scored, other.scored)
+
+
 def test_models_beat_the_baselines_and_the_gate_blocks_a_broken_model(warehouse: Paths) -> None:
     with working_database(warehouse) as con:
         selection = tune_and_evaluate(con)
