@@ -317,11 +317,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--increment-repeats", type=int, default=3)
     parser.add_argument("--work", type=Path, default=Path(__file__).parent / "data" / "scale")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--previous", type=Path,
+                        help="a pipeline_scale.json whose runs join this report (a long run "
+                        "measured before, with the same code)")  # fmt: skip
     args = parser.parse_args(argv)
     repeats = args.repeats or [1] * len(args.data)
     if len(repeats) != len(args.data):
         parser.error("give one --repeats per --data (or none)")
-    runs = []
+    runs = json.loads(args.previous.read_text())["runs"] if args.previous else []
     for data, n in zip(args.data, repeats, strict=True):
         if not (data / "manifest.json").is_file():
             parser.error(f"{data} holds no generated data set (no manifest.json)")

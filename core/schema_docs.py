@@ -77,7 +77,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "episode_views": (
         "One row per user × episode playback: an episode_start and the same user's following "
         "progress/complete/exit events of that episode in the same session, up to the next "
-        "episode_start. A rewatch is another view.",
+        "episode_start. A rewatch is another view. In a snapshot: a view over one Parquet part "
+        "per start_date, shared by snapshots (a filter on start_date skips other dates).",
         {
             "view_id": "session_key#n: the n-th episode_start of the session.",
             "user_id": "The viewer.",
@@ -95,7 +96,8 @@ TABLES: dict[str, tuple[str, dict[str, str]]] = {
     ),
     "sessions": (
         "One row per derived session: a user's events cut wherever two consecutive events are "
-        "more than 30 minutes apart.",
+        "more than 30 minutes apart. In a snapshot: a view over one Parquet part per "
+        "start_date, shared by snapshots (a filter on start_date skips other dates).",
         {
             "session_key": "user_id@timestamp of the session's first event (deterministic).",
             "user_id": "The user.",
