@@ -7,10 +7,11 @@ fresh process over a fresh home, ``R`` times. A sampler reads the resident set o
 tree every 0.2 s; Dagster's event log gives each step's start and end, so each stage gets its
 wall time and the peak RSS seen while it ran.
 
-``--increment`` then measures the one-day increment of the metrics of the last data set: a
-warehouse holding every day but the last is built (untimed), the last day is ingested
-(untimed), and ``features.build_all`` brings every derived table up to date (timed); the
-baseline is the full build (``build_all(full=True)``) of the whole warehouse, same run.
+``--increment`` then measures the one-day increment of the metrics of the last data set with
+``benchmarks.runner``'s stages: a warehouse holding every day but the last is built (untimed),
+the last day is ingested (untimed), and ``features.build_all`` brings every derived table up
+to date (timed); the baseline is the full build (``build_all(full=True)``) of the whole
+warehouse, alternated with it in the same run.
 
 Results: ``benchmarks/results/pipeline_scale.{json,md}``.
 """
@@ -29,7 +30,14 @@ import threading
 import time
 from pathlib import Path
 
-from benchmarks.runner import RESULTS, machine, timed
+from benchmarks.runner import (
+    RESULTS,
+    machine,
+    metrics_full_stage,
+    metrics_increment_stage,
+    prepare_increment_home,
+    timed,
+)
 
 # which stage each Dagster step belongs to, by the asset its key starts with (an asset
 # check runs as a step of its own, named after its asset)
@@ -159,80 +167,22 @@ def run_pipeline(data: Path, home: Path) -> dict:
     return result
 
 
-# ---- the one-day increment (spawned children, like benchmarks.runner) -------------------------
-
-
-def _paths(home: str):
-    from core.config import Paths
-
-    root = Path(home)
-    return Paths(home=root, warehouse=root / "warehouse" / "cliffhanger.duckdb",
-                 landing=root, dagster_home=root / "dagster")  # fmt: skip
-
-
-def prepare_increment(data: str, home: str) -> dict:
-    """Every day but the last ingested and built; the last day's file is what a run adds."""
-    from core.config import MetricParams
-    from core.warehouse import working_database
-    from features import build_all
-    from ingest.catalog import load_catalog, refresh_public_catalog
-    from ingest.events import event_files, ingest_files
-
-    shutil.rmtree(home, ignore_errors=True)
-    files = event_files([Path(data) / "events"])
-    with working_database(_paths(home)) as con:
-        load_catalog(con, Path(data) / "catalog")
-        refresh_public_catalog(con)
-        ingest_files(con, files[:-1])
-        build_all(con, MetricParams(), full=True)
-    return {"last_day": str(files[-1])}
-
-
-def increment_stage(home: str, last_day: str) -> dict:
-    """Ingest the last day (untimed), then bring every derived table up to date (timed)."""
-    from core.config import MetricParams
-    from core.warehouse import working_database
-    from features import build_all
-    from ingest.events import ingest_files
-
-    with working_database(_paths(home)) as con:
-        new = sum(r.loaded for r in ingest_files(con, [Path(last_day)]))
-        start = time.perf_counter()
-        counts = build_all(con, MetricParams())
-        seconds = time.perf_counter() - start
-    assert counts["mode"] == "incremental", counts
-    return {"timed_seconds": seconds, "new_events": new}
-
-
-def full_build_stage(home: str) -> dict:
-    """The baseline: every derived table rebuilt from all stored events."""
-    from core.config import MetricParams
-    from core.warehouse import working_database
-    from features import build_all
-
-    with working_database(_paths(home)) as con:
-        start = time.perf_counter()
-        build_all(con, MetricParams(), full=True)
-        seconds = time.perf_counter() - start
-    return {"timed_seconds": seconds}
+# ---- the one-day increment: benchmarks.runner's stages, on this data set ----------------------
 
 
 def measure_increment(data: Path, work: Path, repeats: int) -> dict:
     """Increment vs full build on the same warehouse, alternated, medians of ``repeats``."""
     home = work / "increment"
-    template = work / "increment-template"
     print(f"  increment: preparing {data.name} without its last day…", file=sys.stderr, flush=True)
-    last_day = timed(prepare_increment, str(data), str(template)).detail["last_day"]
+    last_day = timed(prepare_increment_home, str(data), str(home)).detail["last_day"]
     inc, full = [], []
     for i in range(repeats):
-        shutil.rmtree(home, ignore_errors=True)
-        shutil.copytree(template, home)
-        inc.append(timed(increment_stage, str(home), last_day))
-        full.append(timed(full_build_stage, str(home)))  # the whole warehouse, last day included
+        # each run restores the template and adds the last day again
+        inc.append(timed(metrics_increment_stage, str(home), last_day))
+        full.append(timed(metrics_full_stage, str(home)))  # the same warehouse, last day in
         print(f"  increment: run {i + 1}/{repeats} {inc[-1].detail['timed_seconds']:.2f} s vs "
               f"full {full[-1].detail['timed_seconds']:.2f} s", file=sys.stderr, flush=True)  # fmt: skip
     shutil.rmtree(home, ignore_errors=True)
-    shutil.rmtree(template, ignore_errors=True)
     inc_s = statistics.median(t.detail["timed_seconds"] for t in inc)
     full_s = statistics.median(t.detail["timed_seconds"] for t in full)
     return {

@@ -47,8 +47,7 @@ class MaintenanceResult:
 def record_snapshot_files(con: duckdb.DuckDBPyConnection, version: str) -> int:
     """Remember which files the snapshot ``version`` reads (before it is published): the
     listed event files and the shared tables' parts. Returns how many."""
-    con.execute(event_store.FILES_DDL)
-    shared_tables.ensure(con)
+    shared_tables.ensure(con)  # the parts list, and the event files' tables
     con.execute(
         f"INSERT INTO {event_store.REFS_TABLE} "  # noqa: S608
         f"SELECT ?, '{event_store.EVENTS_DIR}/' || path FROM {event_store.FILES_TABLE} "

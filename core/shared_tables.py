@@ -59,10 +59,8 @@ def ensure(con: duckdb.DuckDBPyConnection) -> None:
 
 def work_dir_of(con: duckdb.DuckDBPyConnection) -> Path | None:
     """The folder beside ``con``'s database file (``_work/``); ``None`` in memory."""
-    path = con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchall()[0][0]
-    return Path(path).parent if path else None
+    root = event_store.root_of(con)
+    return root.parent if root is not None else None
 
 
 def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -99,29 +97,13 @@ def sync(
         f"SELECT count(*) FROM {DIRTY_TABLE} WHERE table_name = ? AND part_date IS NULL",  # noqa: S608
         [table],
     ).fetchall()[0][0]
-    listed_dates = {
-        r[0]
-        for r in con.execute(
-            f"SELECT DISTINCT part_date FROM {PARTS_TABLE} WHERE table_name = ?",  # noqa: S608
-            [table],
-        ).fetchall()
-    }
+    listed_dates = _dates(con, PARTS_TABLE, "part_date", table)
     if everything or not listed_dates:
         # a full rebuild (or the first publish): every date of the table, and every listed
         # date, which may have no rows any more
-        present = {
-            r[0]
-            for r in con.execute(f"SELECT DISTINCT {date_col} FROM analytics.{table}").fetchall()  # noqa: S608
-        }
-        dirty = present | listed_dates
+        dirty = _dates(con, f"analytics.{table}", date_col) | listed_dates
     else:
-        dirty = {
-            r[0]
-            for r in con.execute(
-                f"SELECT DISTINCT part_date FROM {DIRTY_TABLE} WHERE table_name = ?",  # noqa: S608
-                [table],
-            ).fetchall()
-        }
+        dirty = _dates(con, DIRTY_TABLE, "part_date", table)
     written = _write_parts(con, work, table, date_col, cols, sorted(dirty)) if dirty else []
     with transaction(con):
         dates = sorted(dirty)
@@ -141,6 +123,16 @@ def sync(
             )
         con.execute(f"DELETE FROM {DIRTY_TABLE} WHERE table_name = ?", [table])  # noqa: S608
     return {"dates": len(dirty), "parts": len(written), "rows": sum(w[2] for w in written)}
+
+
+def _dates(
+    con: duckdb.DuckDBPyConnection, source: str, column: str, table: str | None = None
+) -> set[dt.date]:
+    """The distinct dates of ``source.column`` (our own names), of ``table``'s rows when the
+    source lists several tables."""
+    where, params = ("WHERE table_name = ?", [table]) if table else ("", [])
+    rows = con.execute(f"SELECT DISTINCT {column} FROM {source} {where}", params).fetchall()  # noqa: S608
+    return {r[0] for r in rows if r[0] is not None}
 
 
 def _write_parts(

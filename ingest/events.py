@@ -363,19 +363,6 @@ SELECT c.file_idx, count(*) FILTER (WHERE c.item <= 1),
        (SELECT coalesce(sum(d.n), 0) FROM dups d WHERE d.file_idx = c.file_idx)
 FROM stage_checked c GROUP BY c.file_idx
 """
-EVENTS_OF_FILE_SQL = f"""
-SELECT event_id, event_type, ts, (ts AT TIME ZONE 'UTC')::DATE, user_id, session_id,
-       series_id, episode_number, position_s,
-       CASE WHEN event_type = 'episode_unlock' THEN unlock_method END,
-       CASE WHEN event_type = 'purchase' THEN amount_usd END,
-       platform, app_version, country, language, shape, $sha, record_number, $now,
-       {REC_COLUMNS}
-FROM stage_checked c
-WHERE c.file_idx = $idx AND c.reason IS NULL
-  AND NOT EXISTS (SELECT 1 FROM stage_duplicates d
-                  WHERE d.file_idx = $idx AND d.record_number = c.record_number
-                    AND d.item = c.item)
-"""  # noqa: S608 (REC_COLUMNS is a constant)
 # every file of a batch at once (one pass over the staged rows), with its file index last
 EVENTS_OF_BATCH_SQL = f"""
 SELECT event_id, event_type, ts, (ts AT TIME ZONE 'UTC')::DATE, user_id, session_id,
@@ -391,6 +378,10 @@ WHERE c.reason IS NULL
                   WHERE d.file_idx = c.file_idx AND d.record_number = c.record_number
                     AND d.item = c.item)
 """  # noqa: S608 (REC_COLUMNS is a constant)
+# one file's events (an in-memory database inserts them file by file, at each commit)
+EVENTS_OF_FILE_SQL = (
+    f"SELECT * EXCLUDE (file_idx) FROM ({EVENTS_OF_BATCH_SQL}) WHERE file_idx = $idx"  # noqa: S608
+)
 
 
 def ingest_file(
@@ -531,7 +522,7 @@ def _ingest_batch(
                 pending = staged.get(pos, event_store.Pending([]))
             else:  # in memory: each file's rows inserted by its own commit
                 pending = event_store.stage(
-                    con, root, EVENTS_OF_FILE_SQL, {"sha": info.sha256, "now": now, "idx": pos}
+                    con, root, EVENTS_OF_FILE_SQL, {"shas": shas, "now": now, "idx": pos}
                 )
             con.execute("BEGIN TRANSACTION")
             try:

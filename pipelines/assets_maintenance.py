@@ -6,6 +6,8 @@ retention period readers may still hold. Its own job runs nightly (``maintenance
 or by hand (``cliffhanger maintain``); ``everything`` leaves it out.
 """
 
+import datetime as dt
+
 import dagster as dg
 
 from core.maintenance import RETENTION, SMALL_FILE_BYTES, maintain
@@ -25,8 +27,6 @@ def warehouse_maintenance(
     context: dg.AssetExecutionContext, store: CliffhangerStore, config: MaintenanceConfig
 ) -> dg.MaterializeResult:
     """Flush inlined events, merge small event files, expire files nobody can read."""
-    import datetime as dt
-
     if config.retention_hours < 0 or config.small_file_mb <= 0:
         raise dg.Failure("retention_hours must be ≥ 0 and small_file_mb > 0")
     with store.connect() as con:
