@@ -267,7 +267,8 @@ def ingest(inputs: tuple[Path, ...], replay: bool, no_publish: bool) -> None:
         )
     snapshot = meta.get("warehouse_snapshot", {}).get("snapshot_version")
     if snapshot:
-        out.print(f"published warehouse snapshot {snapshot}: {paths().warehouse}", soft_wrap=True)
+        where = meta["warehouse_snapshot"].get("path") if paths().lake else paths().warehouse
+        out.print(f"published warehouse snapshot {snapshot}: {where}", soft_wrap=True)
     for r in files:
         if r["message"]:
             err.print(f"{Path(r['file_path']).name}: {r['message']}", soft_wrap=True, markup=False)

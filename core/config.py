@@ -18,6 +18,28 @@ def _env_path(name: str, default: Path) -> Path:
 
 
 @dataclass(frozen=True)
+class LakeSettings:
+    """Where a DuckLake warehouse lives (docs/architecture.md, "DuckLake mode").
+
+    ``catalog`` is a DuckLake catalog string (``postgres:dbname=lake host=...``), ``data_path``
+    the folder or ``s3://bucket/prefix/`` of its Parquet files.
+    """
+
+    catalog: str
+    data_path: str
+
+
+def lake_settings(home: Path) -> LakeSettings | None:
+    """The lake of ``CLIFFHANGER_LAKE_CATALOG`` / ``CLIFFHANGER_LAKE_DATA_PATH``; None (the
+    embedded DuckDB file) when no catalog is set."""
+    catalog = os.environ.get("CLIFFHANGER_LAKE_CATALOG", "").strip()
+    if not catalog:
+        return None
+    data_path = os.environ.get("CLIFFHANGER_LAKE_DATA_PATH", "").strip()
+    return LakeSettings(catalog, data_path or str(home / "warehouse" / "lake_data") + "/")
+
+
+@dataclass(frozen=True)
 class Paths:
     """Filesystem locations, resolved from the environment at call time."""
 
@@ -26,6 +48,7 @@ class Paths:
     landing: Path
     dagster_home: Path
     served_log: Path | None = None  # the API's served log; None: home/served
+    lake: LakeSettings | None = None  # None: the embedded DuckDB file (the default)
 
     @property
     def served_dir(self) -> Path:
@@ -70,6 +93,7 @@ def paths() -> Paths:
         landing=_env_path("CLIFFHANGER_LANDING", home / "landing"),
         dagster_home=_env_path("DAGSTER_HOME", home / "dagster_home"),
         served_log=_env_path("CLIFFHANGER_SERVED_LOG", home / "served"),
+        lake=lake_settings(home),
     )
 
 

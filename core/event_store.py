@@ -136,12 +136,13 @@ def refresh_view(con: duckdb.DuckDBPyConnection, root: Path | None) -> None:
 
 
 def root_of(con: duckdb.DuckDBPyConnection) -> Path | None:
-    """The events folder of ``con``'s database file; ``None`` for an in-memory database,
-    whose events stay in the inline table."""
-    path = con.execute(
-        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-    ).fetchall()[0][0]
-    return events_dir(Path(path)) if path else None
+    """The events folder of ``con``'s database file; ``None`` for an in-memory database or
+    a DuckLake (which stores the inline table's rows as Parquet files itself), whose events
+    stay in the inline table."""
+    path, kind = con.execute(
+        "SELECT path, type FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()[0]
+    return events_dir(Path(path)) if path and kind == "duckdb" else None
 
 
 @dataclass(frozen=True)

@@ -847,6 +847,11 @@ def apply_comments(con: duckdb.DuckDBPyConnection, table: str, schema: str = "an
     ).fetchone()[0]
     kind = "VIEW" if is_view else "TABLE"
     con.execute(f"COMMENT ON {kind} {schema}.{table} IS {sql_literal(description)}")
+    in_lake = con.execute(
+        "SELECT type = 'ducklake' FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()[0]
+    if is_view and in_lake:
+        return  # a DuckLake keeps no comments on a view's columns (docs/data-dictionary.md has them)
     existing = {
         r[0]
         for r in con.execute(

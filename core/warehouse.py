@@ -24,8 +24,9 @@ from pathlib import Path
 
 import duckdb
 
-from core import event_store, maintenance, shared_tables
+from core import event_store, lake, maintenance, shared_tables
 from core.config import Paths
+from core.db import transaction
 from core.schema_docs import sql_literal
 from core.versioned import NotAPointer, VersionedStore, switch_pointer
 
@@ -45,6 +46,7 @@ class Snapshot:
     version: str
     path: Path
     tables: dict[str, int]
+    lake_snapshot: int | None = None  # the DuckLake snapshot id (lake mode)
 
 
 @contextmanager
@@ -71,7 +73,9 @@ def working_database(
                     ) from None
                 time.sleep(0.2)
         try:
-            con = duckdb.connect(str(paths.working_db))
+            # lake mode: the same SQL on the lake's schemas (writers on other machines are
+            # serialized by DuckLake's commit checks, not by this machine's lock)
+            con = lake.connect(paths.lake) if paths.lake else duckdb.connect(str(paths.working_db))
             try:
                 con.execute(f"SET memory_limit = '{_checked_limit(memory_limit)}'")
                 con.execute("SET preserve_insertion_order = false")
@@ -108,9 +112,11 @@ def publish(
     The snapshot is complete and checkpointed on disk before the public symlink moves, and
     the switch is one ``rename``: readers see the old snapshot or the new one, never a mix.
     """
-    store = _snapshots(paths)
     now = dt.datetime.now(dt.UTC)
     version = now.strftime("%Y%m%dT%H%M%S%fZ") + "-" + uuid.uuid4().hex[:6]
+    if paths.lake is not None:
+        return _publish_lake(con, paths, version, now, info)
+    store = _snapshots(paths)
     shared, event_rows = _shared_views(con, now)
     # sessions and episode views: the dates changed since the last publish as new parts
     parts = shared_tables.publish_parts(con, now)
@@ -135,8 +141,10 @@ def publish(
     alias = "snap_" + uuid.uuid4().hex[:8]
     # written in DuckDB 1.5's storage format, so analysts on older clients (and the
     # `duckdb` CLI from PyPI) can open it too
+    # DuckDB 1.5 binds no parameter in ATTACH: the path (ours) is a quoted literal
     con.execute(
-        f"ATTACH ? AS {alias} (STORAGE_VERSION '{SNAPSHOT_STORAGE_VERSION}')", [str(building)]
+        f"ATTACH {sql_literal(str(building))} AS {alias} "
+        f"(STORAGE_VERSION '{SNAPSHOT_STORAGE_VERSION}')"
     )
     try:
         con.execute(f"CREATE SCHEMA {alias}.{PUBLIC_SCHEMA}")
@@ -151,17 +159,7 @@ def publish(
             "tables": counts,
             **(info or {}),
         }
-        con.execute(
-            f"CREATE TABLE {alias}.{PUBLIC_SCHEMA}.{META_TABLE} AS "
-            "SELECT ?::VARCHAR AS snapshot_version, ?::TIMESTAMPTZ AS published_at, "
-            "?::JSON AS info",
-            [version, now, json.dumps(meta, default=str)],
-        )
-        con.execute(
-            f"COMMENT ON TABLE {alias}.{PUBLIC_SCHEMA}.{META_TABLE} IS "
-            "'Which snapshot this is, when it was published, table row counts and metric "
-            "parameters.'"
-        )
+        _write_meta(con, f"{alias}.{PUBLIC_SCHEMA}", version, now, meta)
         con.execute(f"CHECKPOINT {alias}")
     finally:
         con.execute(f"DETACH {alias}")
@@ -173,6 +171,66 @@ def publish(
     switch_public_link(paths, final)
     prune_snapshots(paths, keep=keep)
     return Snapshot(version=version, path=final, tables=counts)
+
+
+def _write_meta(
+    con: duckdb.DuckDBPyConnection,
+    schema: str,
+    version: str,
+    now: dt.datetime,
+    meta: dict[str, object],
+) -> None:
+    con.execute(
+        f"CREATE OR REPLACE TABLE {schema}.{META_TABLE} AS "
+        "SELECT ?::VARCHAR AS snapshot_version, ?::TIMESTAMPTZ AS published_at, "
+        "?::JSON AS info",
+        [version, now, json.dumps(meta, default=str)],
+    )
+    con.execute(
+        f"COMMENT ON TABLE {schema}.{META_TABLE} IS "
+        "'Which snapshot this is, when it was published, table row counts and metric "
+        "parameters.'"
+    )
+
+
+def _publish_lake(
+    con: duckdb.DuckDBPyConnection,
+    paths: Paths,
+    version: str,
+    now: dt.datetime,
+    info: dict[str, object] | None,
+) -> Snapshot:
+    """Publish on a DuckLake: nothing is copied. The lake's own snapshot holds every table as
+    the run left it; one commit writes ``analytics.snapshot_info`` and tags itself as the
+    publish of ``version``, and readers attach the lake at that snapshot
+    (:func:`core.lake.connect_published`)."""
+    names = [
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = ? AND table_name <> ? UNION SELECT view_name FROM duckdb_views() "
+            "WHERE database_name = current_database() AND schema_name = ? AND NOT internal "
+            "ORDER BY 1",
+            [PUBLIC_SCHEMA, META_TABLE, PUBLIC_SCHEMA],
+        ).fetchall()
+    ]
+    counts = {}
+    for name in names:
+        sql = f"SELECT count(*) FROM {PUBLIC_SCHEMA}.{_quote_ident(name)}"  # noqa: S608 (our names, quoted)
+        counts[name] = con.execute(sql).fetchone()[0]
+    meta = {"snapshot_version": version, "published_at": now.isoformat(), "tables": counts,
+            **(info or {})}  # fmt: skip
+    with transaction(con):
+        _write_meta(con, PUBLIC_SCHEMA, version, now, meta)
+        lake.tag_publish(con, version)
+    snapshot_id = lake.current_snapshot(con)
+    assert paths.lake is not None
+    return Snapshot(
+        version=version,
+        path=Path(f"ducklake:{paths.lake.catalog}@{snapshot_id}"),
+        tables=counts,
+        lake_snapshot=snapshot_id,
+    )
 
 
 def _shared_views(con: duckdb.DuckDBPyConnection, now: dt.datetime) -> tuple[dict[str, str], int]:
@@ -308,7 +366,13 @@ def kept_versions(paths: Paths) -> set[str]:
 
 
 def connect_published(paths: Paths) -> duckdb.DuckDBPyConnection:
-    """Open the published warehouse read-only, as analysts, dashboards and tests do."""
+    """Open the published warehouse read-only, as analysts, dashboards and tests do (in lake
+    mode: the lake attached at its newest published snapshot)."""
+    if paths.lake is not None:
+        try:
+            return lake.connect_published(paths.lake)[0]
+        except lake.LakeError as exc:
+            raise WarehouseError(str(exc)) from None
     if not paths.warehouse.exists():
         raise WarehouseError(
             f"no published warehouse at {paths.warehouse}: run `cliffhanger run` first"
@@ -317,5 +381,13 @@ def connect_published(paths: Paths) -> duckdb.DuckDBPyConnection:
 
 
 def published_version(paths: Paths) -> str | None:
-    """The version of the snapshot the public path points to, or None."""
+    """The version of the snapshot the public path points to (in lake mode: the newest
+    published one), or None."""
+    if paths.lake is not None:
+        probe = lake.connect(paths.lake, read_only=True)
+        try:
+            published = lake.published_snapshots(probe)
+        finally:
+            probe.close()
+        return published[0][1] if published else None
     return _snapshots(paths).current_version()

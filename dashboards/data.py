@@ -22,6 +22,7 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
+from core import lake
 from core.config import paths
 
 SCHEMA = "analytics"
@@ -44,8 +45,32 @@ class Snapshot:
     info: dict
 
 
+LAKE_TARGET = "ducklake-snapshot:"
+LAKE_POLL_S = 5  # how often a rerun asks the lake's catalog for a newer published snapshot
+
+
+@st.cache_data(ttl=LAKE_POLL_S, show_spinner=False)
+def _lake_published() -> int:
+    settings = paths().lake
+    assert settings is not None
+    try:
+        probe = lake.connect(settings, read_only=True)
+    except lake.LakeError as exc:
+        raise NoWarehouse(str(exc)) from None
+    try:
+        published = lake.published_snapshots(probe)
+    finally:
+        probe.close()
+    if not published:
+        raise NoWarehouse(f"the DuckLake {settings.catalog}")
+    return published[0][0]
+
+
 def current_target() -> str:
-    """The snapshot file the public path points to right now (resolving the symlink)."""
+    """The snapshot file the public path points to right now (resolving the symlink); in
+    lake mode the newest published DuckLake snapshot, as ``ducklake-snapshot:<id>``."""
+    if paths().lake is not None:
+        return f"{LAKE_TARGET}{_lake_published()}"
     public = paths().warehouse
     if not public.exists():
         raise NoWarehouse(str(public))
@@ -56,13 +81,21 @@ def current_target() -> str:
 def _connection(target: str) -> duckdb.DuckDBPyConnection:
     # keyed by the resolved snapshot file: a publish switches the link, the next rerun gets a
     # new key and therefore a new connection; the old one stays valid for whoever holds it
+    if target.startswith(LAKE_TARGET):
+        settings = paths().lake
+        assert settings is not None
+        # pinned: a run committing to the lake meanwhile changes nothing this connection sees
+        return lake.connect(settings, read_only=True, version=int(target[len(LAKE_TARGET) :]))
     return duckdb.connect(target, read_only=True)
 
 
 def _cursor(target: str) -> duckdb.DuckDBPyConnection:
     # Streamlit runs sessions on several threads: one cursor (its own connection to the same
     # database instance) per query, as DuckDB's Python API requires for concurrent use
-    return _connection(target).cursor()
+    cur = _connection(target).cursor()
+    if target.startswith(LAKE_TARGET):
+        cur.execute(f"USE {lake.ALIAS}")  # the default catalog is per connection, not shared
+    return cur
 
 
 @st.cache_data(ttl=QUERY_TTL_S, max_entries=512, show_spinner=False)

@@ -77,7 +77,9 @@ WITH reached AS (
     SELECT s.series_id,
            count(DISTINCT v.user_id) AS viewers_at_age,
            coalesce(sum(v.max_position_s), 0) / 3600 AS watch_hours_at_age
-    FROM analytics.series s, span
+    -- CROSS JOIN, not a comma: DuckDB 1.5 reads `s, span LEFT JOIN v ON ... s ...` as a
+    -- correlated (lateral) join it cannot plan
+    FROM analytics.series s CROSS JOIN span
     LEFT JOIN analytics.episode_views v
       ON v.series_id = s.series_id
      AND v.start_date < s.release_date + $comparison_age_days::INTEGER

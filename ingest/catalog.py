@@ -11,6 +11,8 @@ from pathlib import Path
 
 import duckdb
 
+from core.db import transaction
+
 SERIES_COLUMNS = (
     "series_id",
     "title",
@@ -32,7 +34,7 @@ SCHEMA_SQL = """
 CREATE SCHEMA IF NOT EXISTS raw;
 CREATE SCHEMA IF NOT EXISTS analytics;
 CREATE TABLE IF NOT EXISTS raw.series (
-    series_id VARCHAR PRIMARY KEY,
+    series_id VARCHAR NOT NULL,  -- unique (checked at load; a DuckLake has no keys)
     title VARCHAR,
     genres VARCHAR[],
     language VARCHAR NOT NULL,
@@ -45,7 +47,7 @@ CREATE TABLE IF NOT EXISTS raw.series (
     loaded_at TIMESTAMPTZ NOT NULL
 );
 CREATE TABLE IF NOT EXISTS raw.episodes (
-    episode_id VARCHAR PRIMARY KEY,
+    episode_id VARCHAR NOT NULL,  -- unique (checked at load)
     series_id VARCHAR NOT NULL,
     episode_number INTEGER NOT NULL,
     duration_s DOUBLE NOT NULL,
@@ -242,24 +244,25 @@ def load_catalog(con: duckdb.DuckDBPyConnection, folder: Path) -> CatalogLoad:
     new_series = con.execute(
         "SELECT count(*) FROM typed_series WHERE series_id NOT IN (SELECT series_id FROM raw.series)"
     ).fetchone()[0]
-    con.execute("BEGIN TRANSACTION")
-    try:
+    # replace by delete + insert rather than INSERT OR REPLACE: a DuckLake table has no
+    # primary key (the staged rows were checked for duplicate ids above)
+    with transaction(con):
         con.execute(
-            "INSERT OR REPLACE INTO raw.series SELECT series_id, title, genres, language, "
+            "DELETE FROM raw.series WHERE series_id IN (SELECT series_id FROM typed_series)"
+        )
+        con.execute(
+            "INSERT INTO raw.series SELECT series_id, title, genres, language, "
             "original_series_id, n_episodes, free_episodes, release_date, production_type, "
             "production_cost_usd, now() FROM typed_series"
         )
         con.execute(
-            "DELETE FROM raw.episodes WHERE series_id IN (SELECT series_id FROM typed_series)"
+            "DELETE FROM raw.episodes WHERE series_id IN (SELECT series_id FROM typed_series) "
+            "OR episode_id IN (SELECT episode_id FROM typed_episodes)"
         )
         con.execute(
-            "INSERT OR REPLACE INTO raw.episodes SELECT episode_id, series_id, episode_number, "
+            "INSERT INTO raw.episodes SELECT episode_id, series_id, episode_number, "
             "duration_s, now() FROM typed_episodes"
         )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
     counts = con.execute(
         "SELECT (SELECT count(*) FROM typed_series), (SELECT count(*) FROM typed_episodes)"
     ).fetchone()

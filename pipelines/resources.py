@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from core.config import MetricParams, Paths
+from core.config import LakeSettings, MetricParams, Paths
 from core.warehouse import working_database
 
 
@@ -30,12 +30,17 @@ class CliffhangerStore(dg.ConfigurableResource):
     landing: str = ""
     served_log: str = ""  # the API's served log; empty: home/served
     memory_limit: str = "4GB"
+    # lake mode (docs/architecture.md): a DuckLake catalog string; empty: the DuckDB file
+    lake_catalog: str = ""
+    lake_data_path: str = ""  # empty: home/warehouse/lake_data/
 
     @classmethod
     def from_paths(cls, paths: Paths) -> CliffhangerStore:
         """The store of resolved :class:`Paths` (e.g. ``core.config.paths()``)."""
         return cls(home=str(paths.home), warehouse=str(paths.warehouse),
-                   landing=str(paths.landing), served_log=str(paths.served_dir))  # fmt: skip
+                   landing=str(paths.landing), served_log=str(paths.served_dir),
+                   lake_catalog=paths.lake.catalog if paths.lake else "",
+                   lake_data_path=paths.lake.data_path if paths.lake else "")  # fmt: skip
 
     def paths(self) -> Paths:
         home = Path(self.home or ".")
@@ -46,6 +51,9 @@ class CliffhangerStore(dg.ConfigurableResource):
             landing=Path(self.landing) if self.landing else home / "landing",
             dagster_home=home / "dagster_home",
             served_log=Path(self.served_log) if self.served_log else None,
+            lake=LakeSettings(self.lake_catalog, self.lake_data_path
+                              or str(home / "warehouse" / "lake_data") + "/")
+            if self.lake_catalog else None,
         )  # fmt: skip
 
     @contextmanager

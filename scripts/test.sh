@@ -17,6 +17,14 @@ if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$(id -u)" =
   { apt-get update -qq && apt-get install -y -qq chromium; } >/dev/null 2>&1 \
     || echo "warning: could not install chromium; the browser tests will be skipped" >&2
 fi
+# the lake tests start a PostgreSQL of their own (the DuckLake catalog) from Debian's server
+# programs; the S3 server (moto) is a Python dev dependency
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v apt-get >/dev/null \
+    && [ "$(id -u)" = 0 ]; then
+  echo "==> installing Debian's postgresql" >&2
+  { apt-get update -qq && apt-get install -y -qq postgresql; } >/dev/null 2>&1 \
+    || echo "warning: could not install postgresql; the lake tests will fail" >&2
+fi
 echo "==> ruff" >&2
 "$venv/bin/ruff" check .
 "$venv/bin/ruff" format --check .

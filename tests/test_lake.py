@@ -1,0 +1,230 @@
+"""Lake mode (docs/architecture.md, "DuckLake mode"): the same pipeline on a DuckLake whose
+catalog is a real PostgreSQL and whose files are in a folder or on a real S3-compatible
+server (moto), both started on loopback by ``tests/lake_servers.py``."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from core import lake
+from core.config import LakeSettings, paths
+from core.warehouse import WarehouseError, connect_published, published_version
+from tests.lake_servers import postgres, s3_server
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data_samples" / "clean"
+# columns that say when or how long, not what: they differ between any two runs
+VOLATILE = ("seconds", "snapshot_version", "published_at", "ingested_at", "loaded_at", "info")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pg():
+    with postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def s3():
+    with s3_server() as server:
+        yield server
+
+
+def sample_slice(tmp_path: Path, days: int) -> Path:
+    """The committed sample's catalog and its first ``days`` event files."""
+    out = tmp_path / "sample"
+    shutil.copytree(SAMPLE / "catalog", out / "catalog")
+    (out / "events").mkdir()
+    for f in sorted((SAMPLE / "events").glob("*.parquet"))[:days]:
+        shutil.copy(f, out / "events" / f.name)
+    return out
+
+
+def run_cli(home: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    full = {**os.environ, "CLIFFHANGER_HOME": str(home), **env}
+    for name in ("CLIFFHANGER_WAREHOUSE", "CLIFFHANGER_LAKE_CATALOG", "CLIFFHANGER_LAKE_DATA_PATH"):
+        if name not in env:
+            full.pop(name, None)
+    result = subprocess.run(
+        [sys.executable, "-m", "cliffhanger.cli", *args],
+        capture_output=True, text=True, cwd=home, env=full, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def lake_env(catalog: str, data_path: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {"CLIFFHANGER_LAKE_CATALOG": catalog, "CLIFFHANGER_LAKE_DATA_PATH": data_path,
+            **(extra or {})}  # fmt: skip
+
+
+def public_objects(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return sorted(
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = 'analytics' UNION SELECT view_name FROM duckdb_views() "
+            "WHERE database_name = current_database() AND schema_name = 'analytics' "
+            "AND NOT internal"
+        ).fetchall()
+    )
+
+
+def table_rows(con: duckdb.DuckDBPyConnection, name: str) -> list[tuple]:
+    cur = con.execute(f"SELECT * FROM analytics.{name}")  # noqa: S608 (listed names)
+    keep = [i for i, d in enumerate(cur.description) if d[0] not in VOLATILE]
+    return sorted((tuple(row[i] for i in keep) for row in cur.fetchall()), key=repr)
+
+
+def assert_same_rows(name: str, left: list[tuple], right: list[tuple]) -> None:
+    assert len(left) == len(right), name
+    for a, b in zip(left, right, strict=True):
+        for x, y in zip(a, b, strict=True):
+            if isinstance(x, float) and isinstance(y, float):
+                # sums of floats in another order: equal to the last few bits
+                assert math.isclose(x, y, rel_tol=1e-9, abs_tol=1e-12) or (
+                    math.isnan(x) and math.isnan(y)
+                ), (name, a, b)
+            else:
+                assert x == y, (name, a, b)
+
+
+def test_lake_on_s3_and_the_embedded_file_give_identical_analytics_tables(tmp_path, pg, s3):
+    data = sample_slice(tmp_path, days=4)
+    bucket = s3.create_bucket()
+    catalog = pg.create_database()
+    env = lake_env(catalog, f"s3://{bucket}/cliffhanger/", s3.env())
+    (tmp_path / "file").mkdir()
+    (tmp_path / "lake").mkdir()
+    run_cli(tmp_path / "file", {}, "ingest", str(data / "catalog"), str(data / "events"))
+    out = run_cli(tmp_path / "lake", env, "ingest", str(data / "catalog"), str(data / "events"))
+    assert f"ducklake:{catalog}@" in out.stdout
+
+    embedded = duckdb.connect(str(tmp_path / "file" / "warehouse" / "cliffhanger.duckdb"),
+                              read_only=True)  # fmt: skip
+    os.environ.update(s3.env())
+    try:
+        on_lake, _version = lake.connect_published(LakeSettings(catalog, ""))
+        names = public_objects(embedded)
+        assert public_objects(on_lake) == names
+        for name in names:
+            assert_same_rows(name, table_rows(embedded, name), table_rows(on_lake, name))
+        assert on_lake.execute("SELECT count(*) FROM analytics.events").fetchone()[0] > 100_000
+        # the lake's data files are on the S3 server, none in the lake run's home
+        files = on_lake.execute(
+            "SELECT count(*), bool_and(data_file LIKE ?) FROM ducklake_list_files('lake', "
+            "'event_rows', schema => 'raw')",
+            [f"s3://{bucket}/cliffhanger/%"],
+        ).fetchone()
+        assert files[0] >= 1 and files[1]
+        assert not list((tmp_path / "lake").rglob("*.parquet"))
+        assert not (tmp_path / "lake" / "warehouse" / "cliffhanger.duckdb").exists()
+    finally:
+        for name in s3.env():
+            os.environ.pop(name, None)
+
+
+def test_a_reader_pinned_to_a_published_snapshot_sees_no_change_while_a_run_commits(
+    tmp_path, pg, monkeypatch
+):
+    data = sample_slice(tmp_path, days=3)
+    later = tmp_path / "later"
+    later.mkdir()
+    for f in sorted((SAMPLE / "events").glob("*.parquet"))[3:5]:
+        shutil.copy(f, later / f.name)
+    catalog = pg.create_database()
+    env = lake_env(catalog, str(tmp_path / "lake_files") + "/")
+    home = tmp_path / "home"
+    home.mkdir()
+    run_cli(home, env, "ingest", str(data / "catalog"), str(data / "events"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CLIFFHANGER_HOME", str(home))
+
+    reader = connect_published(paths())
+    first_version = published_version(paths())
+    before = reader.execute("SELECT count(*) FROM analytics.events").fetchone()[0]
+    days_before = reader.execute("SELECT count(*) FROM analytics.daily_engagement").fetchone()[0]
+    assert days_before == 3
+
+    run_cli(home, env, "ingest", str(later))  # two more days, committed and published
+
+    # the pinned reader: not a row changed, not a lock error
+    assert reader.execute("SELECT count(*) FROM analytics.events").fetchone()[0] == before
+    assert reader.execute("SELECT count(*) FROM analytics.daily_engagement").fetchone()[0] == 3
+    fresh = connect_published(paths())
+    assert published_version(paths()) != first_version
+    assert fresh.execute("SELECT count(*) FROM analytics.daily_engagement").fetchone()[0] == 5
+    after = fresh.execute("SELECT count(*) FROM analytics.events").fetchone()[0]
+    expected_new = sum(
+        duckdb.execute("SELECT count(*) FROM read_parquet(?)", [str(f)]).fetchone()[0]
+        for f in later.glob("*.parquet")
+    )
+    assert after == before + expected_new
+    # time travel: the first published snapshot is still there to read
+    first_id = lake.published_snapshots(fresh)[-1][0]
+    assert (
+        fresh.execute(
+            "SELECT count(*) FROM raw.event_rows AT (VERSION => ?)", [first_id]
+        ).fetchone()[0]
+        == before
+    )
+
+
+def test_nothing_published_in_the_lake_is_one_clear_error(tmp_path, pg, monkeypatch):
+    monkeypatch.setenv("CLIFFHANGER_LAKE_CATALOG", pg.create_database())
+    monkeypatch.setenv("CLIFFHANGER_LAKE_DATA_PATH", str(tmp_path / "files") + "/")
+    with pytest.raises(WarehouseError, match="nothing published in the DuckLake"):
+        connect_published(paths())
+
+
+def test_an_unreachable_catalog_names_the_catalog(tmp_path):
+    settings = LakeSettings("postgres:dbname=nope host=127.0.0.1 port=1 user=lake",
+                            str(tmp_path / "files") + "/")  # fmt: skip
+    with pytest.raises(lake.LakeError, match="cannot attach the DuckLake catalog 'postgres:"):
+        lake.connect(settings, retries=0)
+
+
+def test_two_writers_replacing_different_days_both_land_after_a_retry(tmp_path, pg):
+    """DuckLake's conflict checks are per table: the second commit of two racing day
+    replacements fails, and write_with_retry redoes it."""
+    settings = LakeSettings(pg.create_database(), str(tmp_path / "files") + "/")
+    setup = lake.connect(settings)
+    setup.execute("CREATE SCHEMA analytics")
+    setup.execute("CREATE TABLE analytics.per_day AS SELECT range % 2 AS day, range AS x "
+                  "FROM range(10)")  # fmt: skip
+    both_deleted = threading.Barrier(2, timeout=30)
+    attempts: dict[int, int] = {0: 0, 1: 0}
+
+    def replace_day(day: int) -> None:
+        con = lake.connect(settings)
+
+        def write(c: duckdb.DuckDBPyConnection) -> None:
+            attempts[day] += 1
+            c.execute("DELETE FROM analytics.per_day WHERE day = ?", [day])
+            c.execute("INSERT INTO analytics.per_day SELECT ?, 100 + range FROM range(3)", [day])
+            if attempts[day] == 1:
+                both_deleted.wait()  # both transactions are open before either commits
+
+        lake.write_with_retry(con, write, base_s=0.05)
+        con.close()
+
+    threads = [threading.Thread(target=replace_day, args=(d,)) for d in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(attempts.values()) == [1, 2]  # exactly one lost the race and redid it
+    rows = setup.execute("SELECT day, list(x ORDER BY x) FROM analytics.per_day GROUP BY 1 "
+                         "ORDER BY 1").fetchall()  # fmt: skip
+    assert rows == [(0, [100, 101, 102]), (1, [100, 101, 102])]
