@@ -363,6 +363,14 @@ def maintain(retention_hours: float, small_file_mb: float) -> None:
         "maintenance", {"ops": {"warehouse_maintenance": {"config": config}}}, quiet=True
     )
     m = _materialized(result).get("warehouse_maintenance", {})
+    if paths().lake is not None:
+        out.print(
+            f"flushed {m.get('flushed_rows', 0):,} inlined rows; merged "
+            f"{m.get('merged_files', 0):,} lake files into {m.get('written_files', 0):,}; "
+            f"expired {m.get('expired_snapshots', 0):,} DuckLake snapshots and deleted "
+            f"{m.get('expired_files', 0):,} files no kept snapshot reads"
+        )
+        return
     out.print(
         f"merged {m.get('merged_files', 0):,} event files of {m.get('merged_dates', 0):,} dates "
         f"into {m.get('written_files', 0):,}; expired {m.get('expired_files', 0):,} files "

@@ -156,7 +156,8 @@ def connect(
                         f"nothing published in the DuckLake {settings.catalog!r} (it has no "
                         "lake yet): run `cliffhanger run`"
                     ) from None
-                if attempt == retries or "SNAPSHOT_VERSION" in str(exc):
+                transient = "connect" in str(exc).lower()  # a catalog server restarting
+                if attempt == retries or not transient:
                     raise LakeError(
                         f"cannot attach the DuckLake catalog {settings.catalog!r}: "
                         f"{str(exc).splitlines()[0]}"
@@ -238,3 +239,51 @@ def write_with_retry(
                 raise
             time.sleep(base_s * 2**attempt * (0.5 + random.random()))
     raise AssertionError("unreachable")
+
+
+def maintain(
+    con: duckdb.DuckDBPyConnection,
+    keep_published: int,
+    retention_s: float,
+) -> dict[str, int]:
+    """One maintenance pass on the lake: flush inlined rows to files, merge small adjacent
+    files, expire old snapshots, delete the files no remaining snapshot reads.
+
+    Never expired: the newest ``keep_published`` published snapshots (readers attach them),
+    the current one, and any snapshot younger than ``retention_s`` (a reader may still hold
+    it). Files are deleted only once their snapshots are gone and they were scheduled for
+    deletion longer than ``retention_s`` ago.
+    """
+    flushed = con.execute(f"CALL ducklake_flush_inlined_data('{ALIAS}')").fetchall()
+    merged = con.execute(f"CALL ducklake_merge_adjacent_files('{ALIAS}')").fetchall()
+    kept = {sid for sid, _v in published_snapshots(con)[:keep_published]}
+    kept.add(current_snapshot(con))
+    doomed = [
+        int(r[0])
+        for r in con.execute(
+            f"SELECT snapshot_id FROM {ALIAS}.snapshots() "  # noqa: S608 (a constant)
+            "WHERE snapshot_time < now() - to_seconds(?::DOUBLE) ORDER BY 1",
+            [retention_s],
+        ).fetchall()
+        if int(r[0]) not in kept
+    ]
+    if doomed:
+        con.execute(f"CALL ducklake_expire_snapshots('{ALIAS}', versions => ?)", [doomed])
+    deleted = con.execute(
+        f"CALL ducklake_cleanup_old_files('{ALIAS}', older_than => now() - to_seconds(?::DOUBLE))",
+        [retention_s],
+    ).fetchall()
+    return {
+        "flushed_rows": sum(int(r[2]) for r in flushed),
+        "merged_files": sum(int(r[2]) for r in merged),
+        "written_files": sum(int(r[3]) for r in merged),
+        "expired_snapshots": len(doomed),
+        "deleted_files": len(deleted),
+    }
+
+
+def is_lake(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``con``'s default catalog is a DuckLake."""
+    return con.execute(
+        "SELECT type = 'ducklake' FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()[0][0]

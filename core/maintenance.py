@@ -23,11 +23,12 @@ from pathlib import Path
 
 import duckdb
 
-from core import event_store, shared_tables
+from core import event_store, lake, shared_tables
 from core.db import transaction
 
 SMALL_FILE_BYTES = 64 * 2**20  # a date holding a file smaller than this gets merged
 RETENTION = dt.timedelta(hours=24)
+KEEP_PUBLISHED = 3  # lake mode: published snapshots never expired (as KEEP_SNAPSHOTS files)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class MaintenanceResult:
     expired_bytes: int
     listed_files: int
     retired_files: int  # still on disk after this pass, waiting for their retention
+    expired_snapshots: int = 0  # lake mode: DuckLake snapshots expired
 
 
 def record_snapshot_files(con: duckdb.DuckDBPyConnection, version: str) -> int:
@@ -149,6 +151,16 @@ def maintain(
 ) -> MaintenanceResult:
     """One maintenance pass over the working database ``con``: flush, compact, expire."""
     now = now or dt.datetime.now(dt.UTC)
+    if lake.is_lake(con):
+        done = lake.maintain(con, KEEP_PUBLISHED, retention.total_seconds())
+        files = con.execute(
+            "SELECT count(*) FROM ducklake_list_files(?, 'event_rows', schema => 'raw')",
+            [lake.ALIAS],
+        ).fetchall()[0][0]
+        return MaintenanceResult(
+            done["flushed_rows"], 0, done["merged_files"], done["written_files"],
+            done["deleted_files"], 0, files, 0, expired_snapshots=done["expired_snapshots"],
+        )  # fmt: skip
     root = event_store.root_of(con)
     has_events = con.execute(
         "SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() "

@@ -135,7 +135,32 @@ def precheck_json(info: FileInfo) -> bool:
         # the trailer is only a hint (a truncated file has garbage there): confirmed by
         # inflating up to the limit, which costs little next to what a bomb would
         raise FileRefused(f"inflates to more than {MAX_INFLATION}× its size (a gzip bomb?)")
+    if gzipped:
+        _check_gzip_complete(info.path)
     return b"\r" not in head
+
+
+def _check_gzip_complete(path: Path) -> None:
+    """Refuse a gzip file whose stream ends early or is damaged past its first MiB.
+
+    DuckDB 1.5's reader stops quietly at a truncated stream (it would ingest half a file
+    as whole), so the whole stream is inflated once here, keeping nothing of the output.
+    """
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    with open(path, "rb") as fh:
+        try:
+            while chunk := fh.read(CHUNK_BYTES):
+                while chunk:
+                    # bounded output per call: a bomb never fills memory here
+                    inflater.decompress(chunk, CHUNK_BYTES)
+                    chunk = inflater.unconsumed_tail
+                    if inflater.eof and inflater.unused_data:  # the next gzip member
+                        chunk = inflater.unused_data + chunk
+                        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        except zlib.error as exc:
+            raise FileRefused(f"corrupt compressed data ({exc})") from None
+    if not inflater.eof:
+        raise FileRefused("corrupt compressed data (the gzip stream ends early: truncated)")
 
 
 def precheck_csv(info: FileInfo) -> None:
@@ -144,6 +169,9 @@ def precheck_csv(info: FileInfo) -> None:
     Stops at the first byte that is not white space, so a normal file costs one read.
     """
     first = True
+    with open(info.path, "rb") as fh:
+        if fh.read(2) == b"\x1f\x8b":
+            _check_gzip_complete(info.path)
     with _open_stream(info.path) as stream:
         try:
             while chunk := stream.read(CHUNK_BYTES):

@@ -51,6 +51,7 @@ def warehouse_maintenance(
             "expired_bytes": result.expired_bytes,
             "listed_files": result.listed_files,
             "retired_files": result.retired_files,
+            "expired_snapshots": result.expired_snapshots,  # lake mode
         }
     )
 

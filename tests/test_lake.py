@@ -228,3 +228,43 @@ def test_two_writers_replacing_different_days_both_land_after_a_retry(tmp_path, 
     rows = setup.execute("SELECT day, list(x ORDER BY x) FROM analytics.per_day GROUP BY 1 "
                          "ORDER BY 1").fetchall()  # fmt: skip
     assert rows == [(0, [100, 101, 102]), (1, [100, 101, 102])]
+
+
+def test_maintenance_expires_old_snapshots_but_never_a_published_one(tmp_path, pg, monkeypatch):
+    data = sample_slice(tmp_path, days=2)
+    later = tmp_path / "later"
+    later.mkdir()
+    shutil.copy(sorted((SAMPLE / "events").glob("*.parquet"))[2], later)
+    catalog = pg.create_database()
+    env = lake_env(catalog, str(tmp_path / "lake_files") + "/")
+    home = tmp_path / "home"
+    home.mkdir()
+    run_cli(home, env, "ingest", str(data / "catalog"), str(data / "events"))
+    run_cli(home, env, "ingest", str(later))
+    settings = LakeSettings(catalog, "")
+    probe = lake.connect(settings, read_only=True)
+    published = lake.published_snapshots(probe)
+    all_before = probe.execute("SELECT count(*) FROM lake.snapshots()").fetchone()[0]
+    probe.close()
+    assert len(published) == 2
+    first_id = published[-1][0]
+    pinned, _ = lake.connect_published(settings, version=first_id)
+    first_events = pinned.execute("SELECT count(*) FROM analytics.events").fetchone()[0]
+    pinned.close()
+
+    out = run_cli(home, env, "maintain", "--retention-hours", "0")
+    assert "expired" in out.stdout
+
+    probe = lake.connect(settings, read_only=True)
+    remaining = {r[0] for r in probe.execute("SELECT snapshot_id FROM lake.snapshots()").fetchall()}
+    current = lake.current_snapshot(probe)
+    probe.close()
+    # both published snapshots and the newest one survive; the rest (hundreds of commits of
+    # the two runs) are gone
+    assert {sid for sid, _ in published} <= remaining
+    assert remaining <= {sid for sid, _ in published} | {current, current - 1}
+    assert len(remaining) < all_before
+    # and the first published snapshot still reads in full after its files were merged
+    pinned, _ = lake.connect_published(settings, version=first_id)
+    assert pinned.execute("SELECT count(*) FROM analytics.events").fetchone()[0] == first_events
+    assert pinned.execute("SELECT count(*) FROM analytics.daily_engagement").fetchone()[0] == 2
