@@ -824,6 +824,13 @@ def render_markdown() -> str:
         "(`python -m core.schema_docs > docs/data-dictionary.md`); a test keeps the two "
         "in step.",
         "",
+        "In lake mode (`CLIFFHANGER_LAKE_CATALOG`, docs/architecture.md) the same tables are read",
+        "from the DuckLake, pinned to a published snapshot: in Python",
+        "`core.warehouse.connect_published(core.config.paths())`; in the `duckdb` shell",
+        "`LOAD ducklake; ATTACH 'ducklake:<catalog>' AS lake (READ_ONLY, SNAPSHOT_VERSION n);",
+        "USE lake;` with `n` the newest `snapshot_id` of `lake.snapshots()` whose",
+        "`commit_message` is `publish`.",
+        "",
         "`analytics.snapshot_info` (one row) says which snapshot you have open, when it was "
         "published, its tables' row counts and the metric parameters in force.",
         "",

@@ -51,13 +51,23 @@ class Snapshot:
 
 @contextmanager
 def working_database(
-    paths: Paths, memory_limit: str = "4GB", wait_s: float = 600.0
+    paths: Paths, memory_limit: str = "4GB", wait_s: float = 600.0, exclusive: bool = True
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """The pipeline's private read-write database, one writer at a time.
 
     A second writer (a sensor-triggered run beside a manual one, say) waits for the first on
-    an ``flock`` instead of failing on DuckDB's file lock.
+    an ``flock`` instead of failing on DuckDB's file lock. In lake mode ``exclusive=False``
+    skips the lock: writers that retry their lost commit races (the daily partitions,
+    :func:`core.lake.write_with_retry`) run side by side.
     """
+    if paths.lake is not None and not exclusive:
+        con = lake.connect(paths.lake)
+        try:
+            con.execute(f"SET memory_limit = '{_checked_limit(memory_limit)}'")
+            yield con
+        finally:
+            con.close()
+        return
     paths.working_db.parent.mkdir(parents=True, exist_ok=True)
     lock_path = paths.working_db.with_suffix(".lock")
     with open(lock_path, "a+") as lock:

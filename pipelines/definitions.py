@@ -8,6 +8,7 @@ from pipelines.assets_activity import (
     viewer_activity_job,
     viewer_activity_schedule,
 )
+from pipelines.assets_days import days_job, engagement_day
 from pipelines.assets_events import event_grain, sessions_cover_every_event
 from pipelines.assets_feedback import (
     attribution_is_consistent,
@@ -75,7 +76,7 @@ ALL_CHECKS = [
 
 everything = dg.define_asset_job(
     "everything",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("maintenance"),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("maintenance", "days"),
     description="Landing folder to published warehouse: what `cliffhanger run` executes.",
 )
 # what `cliffhanger ingest` executes: the files named in its run config, then every derived
@@ -107,10 +108,18 @@ def resources(store: CliffhangerStore | None = None) -> dict[str, object]:
 
 
 defs = dg.Definitions(
-    # maintenance has its own nightly job; `everything` (ALL_ASSETS) leaves it out
-    assets=[*ALL_ASSETS, warehouse_maintenance],
+    # maintenance has its own nightly job, the daily partitions theirs (`days`); `everything`
+    # (ALL_ASSETS) leaves both out
+    assets=[*ALL_ASSETS, warehouse_maintenance, engagement_day],
     asset_checks=ALL_CHECKS,
-    jobs=[everything, ingest_and_publish, ingest_only, viewer_activity_job, maintenance_job],
+    jobs=[
+        everything,
+        ingest_and_publish,
+        ingest_only,
+        viewer_activity_job,
+        maintenance_job,
+        days_job,
+    ],  # fmt: skip
     sensors=[landing_files],
     schedules=[viewer_activity_schedule, maintenance_schedule],
     resources=resources(),

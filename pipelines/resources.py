@@ -57,8 +57,11 @@ class CliffhangerStore(dg.ConfigurableResource):
         )  # fmt: skip
 
     @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with working_database(self.paths(), memory_limit=self.memory_limit) as con:
+    def connect(self, exclusive: bool = True) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The working database (``exclusive=False``: see ``working_database``)."""
+        with working_database(
+            self.paths(), memory_limit=self.memory_limit, exclusive=exclusive
+        ) as con:
             yield con
 
 

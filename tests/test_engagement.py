@@ -152,3 +152,43 @@ def test_parameters_change_the_answer(paths: Paths) -> None:
     # a stricter completion threshold: 0.95 still counts, 0.96 would not
     strict = build(paths, dataclasses.replace(MetricParams(), complete_fraction=0.96))
     assert [v[-1] for v in strict["views"]] == [False, True, False, False, False, False]
+
+
+def test_a_daily_partition_run_replaces_its_own_date_with_the_full_builds_row(
+    paths: Paths,
+) -> None:
+    """The `engagement_day` partition (a real Dagster materialization) rewrites one date's
+    row to what the full build makes, and leaves the other date alone."""
+    import dagster as dg
+
+    from pipelines.assets_days import engagement_day
+    from pipelines.resources import CliffhangerStore
+
+    daily = build(paths)["daily"]
+    with working_database(paths) as con:
+        # both dates wrong: the partition run must repair D2 only
+        con.execute("UPDATE analytics.daily_engagement SET dau = 99, sessions = 99")
+    store = CliffhangerStore(home=str(paths.home), warehouse=str(paths.warehouse))
+    result = dg.materialize([engagement_day], partition_key=D2, resources={"store": store})
+    assert result.success
+    meta = result.asset_materializations_for_node("engagement_day")[0].metadata
+    assert (meta["date"].value, meta["rows"].value, meta["attempts"].value) == (D2, 1, 1)
+    with working_database(paths) as con:
+        rows = con.execute(
+            "SELECT date::VARCHAR, dau, sessions, episodes_per_session_mean, "
+            "episodes_per_session_median, session_minutes_mean, binge_session_rate, "
+            "watch_minutes_per_dau FROM analytics.daily_engagement ORDER BY date"
+        ).fetchall()
+    assert rows[1] == daily[1]
+    assert rows[0] == (D1, 99, 99, *daily[0][3:])
+    # a date nobody was active on: its run writes no row (and removes a stale one)
+    with working_database(paths) as con:
+        con.execute("INSERT INTO analytics.daily_engagement (date, dau) VALUES ('2026-09-09', 5)")
+    assert dg.materialize(
+        [engagement_day], partition_key="2026-09-09", resources={"store": store}
+    ).success
+    with working_database(paths) as con:
+        left = con.execute(
+            "SELECT count(*) FROM analytics.daily_engagement WHERE date = '2026-09-09'"
+        ).fetchone()[0]
+    assert left == 0

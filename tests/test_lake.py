@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -268,3 +269,121 @@ def test_maintenance_expires_old_snapshots_but_never_a_published_one(tmp_path, p
     pinned, _ = lake.connect_published(settings, version=first_id)
     assert pinned.execute("SELECT count(*) FROM analytics.events").fetchone()[0] == first_events
     assert pinned.execute("SELECT count(*) FROM analytics.daily_engagement").fetchone()[0] == 2
+
+
+def test_two_daily_partitions_run_side_by_side_on_the_lake_and_match_the_full_build(tmp_path, pg):
+    """Two `engagement_day` runs, each its own `dagster asset materialize` process, write two
+    dates of one lake table at the same time; both land with the full build's rows."""
+    data = sample_slice(tmp_path, days=3)
+    catalog = pg.create_database()
+    env = lake_env(catalog, str(tmp_path / "lake_files") + "/")
+    home = tmp_path / "home"
+    home.mkdir()
+    run_cli(home, env, "ingest", "--no-publish", str(data / "catalog"), str(data / "events"))
+    settings = LakeSettings(catalog, env["CLIFFHANGER_LAKE_DATA_PATH"])
+    con = lake.connect(settings)
+    full = con.execute("SELECT * FROM analytics.daily_engagement ORDER BY date").fetchall()
+    days = [str(r[0]) for r in full[:2]]
+    con.execute("UPDATE analytics.daily_engagement SET dau = -1, sessions = -1")
+    con.close()
+
+    runs = []
+    for day in days:
+        run_env = {**os.environ, "CLIFFHANGER_HOME": str(home), **env,
+                   "DAGSTER_HOME": str(tmp_path / f"dagster_{day}")}  # fmt: skip
+        Path(run_env["DAGSTER_HOME"]).mkdir()
+        runs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "dagster",
+                    "asset",
+                    "materialize",
+                    "-m",
+                    "pipelines.definitions",
+                    "--select",
+                    "engagement_day",
+                    "--partition",
+                    day,
+                ],
+                cwd=home,
+                env=run_env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )  # fmt: skip
+        )
+    for proc in runs:
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out[-3000:]
+
+    con = lake.connect(settings, read_only=True)
+    after = con.execute("SELECT * FROM analytics.daily_engagement ORDER BY date").fetchall()
+    assert_same_rows("daily_engagement", after[:2], full[:2])
+    assert after[2][1:3] == (-1, -1)  # the third date was no partition of these runs
+
+
+def test_a_partition_run_killed_in_its_commit_leaves_the_old_row_and_reruns_to_the_same_result(
+    tmp_path, pg
+):
+    """Kill -9 a partition run while its commit waits on the catalog (a PostgreSQL lock on
+    DuckLake's snapshot table holds it there): nothing of it lands; its re-run writes the
+    full build's row."""
+    data = sample_slice(tmp_path, days=2)
+    catalog = pg.create_database()
+    env = lake_env(catalog, str(tmp_path / "lake_files") + "/")
+    home = tmp_path / "home"
+    home.mkdir()
+    run_cli(home, env, "ingest", "--no-publish", str(data / "catalog"), str(data / "events"))
+    settings = LakeSettings(catalog, env["CLIFFHANGER_LAKE_DATA_PATH"])
+    con = lake.connect(settings)
+    full = con.execute("SELECT * FROM analytics.daily_engagement ORDER BY date").fetchall()
+    day = str(full[0][0])
+    con.execute("UPDATE analytics.daily_engagement SET dau = -1, sessions = -1")
+    con.close()
+    dbname = catalog.split("dbname=")[1].split()[0]
+    psql = [str(pg.bindir / "psql"), "-q", "-h", "127.0.0.1", "-p", str(pg.port), "-U", "lake",
+            "-d", dbname, "-v", "ON_ERROR_STOP=1"]  # fmt: skip
+    run_env = {**os.environ, "CLIFFHANGER_HOME": str(home), **env,
+               "DAGSTER_HOME": str(tmp_path / "dagster")}  # fmt: skip
+    Path(run_env["DAGSTER_HOME"]).mkdir()
+    command = [sys.executable, "-m", "dagster", "asset", "materialize", "-m",
+               "pipelines.definitions", "--select", "engagement_day", "--partition", day]  # fmt: skip
+
+    # readers pass, writers of new snapshots wait
+    holder = subprocess.Popen([*psql], stdin=subprocess.PIPE, text=True)
+    holder.stdin.write("BEGIN; LOCK TABLE ducklake_snapshot IN EXCLUSIVE MODE;\n")
+    holder.stdin.flush()
+    run = subprocess.Popen(command, cwd=home, env=run_env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        for _ in range(1200):  # the run's commit is queued behind the lock
+            waiting = subprocess.run(
+                [*psql, "-tAc", "SELECT count(*) FROM pg_locks l JOIN pg_class c "
+                 "ON c.oid = l.relation WHERE NOT l.granted AND c.relname = 'ducklake_snapshot'"],
+                capture_output=True, text=True, check=True,
+            ).stdout.strip()  # fmt: skip
+            if waiting != "0" or run.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert waiting != "0", "the partition run never reached its commit"
+        run.kill()
+        run.wait(timeout=30)
+    finally:
+        holder.stdin.write("ROLLBACK;\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)
+
+    con = lake.connect(settings, read_only=True)
+    assert con.execute(
+        "SELECT dau, sessions FROM analytics.daily_engagement WHERE date = ?", [day]
+    ).fetchone() == (-1, -1)
+    con.close()
+    rerun = subprocess.run(command, cwd=home, env=run_env, capture_output=True, text=True,
+                           timeout=300)  # fmt: skip
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    con = lake.connect(settings, read_only=True)
+    after = con.execute("SELECT * FROM analytics.daily_engagement ORDER BY date").fetchall()
+    assert_same_rows("daily_engagement", after[:1], full[:1])
+    assert after[1][1:3] == (-1, -1)
