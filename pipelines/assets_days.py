@@ -12,6 +12,7 @@ table, not per partition); on the embedded file they take turns on the working l
 import datetime as dt
 
 import dagster as dg
+from dagster_celery import celery_executor
 
 from core.lake import write_with_retry
 from features.engagement import build_engagement_day
@@ -52,4 +53,15 @@ days_job = dg.define_asset_job(
     partitions_def=DAYS,
     description="Recompute one day (a partition) of the per-day tables; backfills run days in "
     "parallel.",
+)
+
+
+# the same partitions, their steps run by Celery workers on other machines (a Redis broker);
+# run config: execution.config.broker / backend (docs/architecture.md, "Daily partitions")
+days_celery_job = dg.define_asset_job(
+    "days_celery",
+    selection=dg.AssetSelection.groups("days"),
+    partitions_def=DAYS,
+    executor_def=celery_executor,
+    description="The `days` job with its steps on Celery workers (Redis broker).",
 )

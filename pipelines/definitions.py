@@ -8,7 +8,7 @@ from pipelines.assets_activity import (
     viewer_activity_job,
     viewer_activity_schedule,
 )
-from pipelines.assets_days import days_job, engagement_day
+from pipelines.assets_days import days_celery_job, days_job, engagement_day
 from pipelines.assets_events import event_grain, sessions_cover_every_event
 from pipelines.assets_feedback import (
     attribution_is_consistent,
@@ -119,6 +119,7 @@ defs = dg.Definitions(
         viewer_activity_job,
         maintenance_job,
         days_job,
+        days_celery_job,
     ],  # fmt: skip
     sensors=[landing_files],
     schedules=[viewer_activity_schedule, maintenance_schedule],

@@ -25,6 +25,12 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v apt-get >
   { apt-get update -qq && apt-get install -y -qq postgresql; } >/dev/null 2>&1 \
     || echo "warning: could not install postgresql; the lake tests will fail" >&2
 fi
+# the celery test starts a Redis server of its own (the broker) from Debian's redis-server
+if ! command -v redis-server >/dev/null && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  echo "==> installing Debian's redis-server" >&2
+  { apt-get update -qq && apt-get install -y -qq redis-server; } >/dev/null 2>&1 \
+    || echo "warning: could not install redis-server; the celery test will fail" >&2
+fi
 echo "==> ruff" >&2
 "$venv/bin/ruff" check .
 "$venv/bin/ruff" format --check .

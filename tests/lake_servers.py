@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -129,3 +130,33 @@ def s3_server() -> Iterator[S3]:
         yield S3(endpoint=f"http://{host}:{port}")
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A Redis server on loopback (no persistence) in a temporary folder; yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError(
+            "the celery test needs redis-server: `bash scripts/test.sh` installs Debian's package"
+        )
+    folder = Path(tempfile.mkdtemp(prefix="cliffhanger-redis-"))
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"redis-server did not start on 127.0.0.1:{port}")
+            time.sleep(0.1)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)

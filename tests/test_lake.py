@@ -387,3 +387,84 @@ def test_a_partition_run_killed_in_its_commit_leaves_the_old_row_and_reruns_to_t
     after = con.execute("SELECT * FROM analytics.daily_engagement ORDER BY date").fetchall()
     assert_same_rows("daily_engagement", after[:1], full[:1])
     assert after[1][1:3] == (-1, -1)
+
+
+def test_daily_partitions_run_on_a_celery_worker_over_a_redis_broker(tmp_path, pg):
+    """The `days_celery` job: two partition runs hand their steps to a real Celery worker
+    (its own process, a Redis broker on loopback); both dates equal the full build."""
+    from tests.lake_servers import redis_server
+
+    data = sample_slice(tmp_path, days=3)
+    catalog = pg.create_database()
+    env = lake_env(catalog, str(tmp_path / "lake_files") + "/")
+    home = tmp_path / "home"
+    home.mkdir()
+    run_cli(home, env, "ingest", "--no-publish", str(data / "catalog"), str(data / "events"))
+    settings = LakeSettings(catalog, env["CLIFFHANGER_LAKE_DATA_PATH"])
+    con = lake.connect(settings)
+    full = con.execute("SELECT * FROM analytics.daily_engagement ORDER BY date").fetchall()
+    days = [str(r[0]) for r in full[:2]]
+    con.execute("UPDATE analytics.daily_engagement SET dau = -1, sessions = -1")
+    con.close()
+
+    with redis_server() as url:
+        config = tmp_path / "celery.yaml"
+        config.write_text(f'execution:\n  config:\n    broker: "{url}/0"\n    backend: "{url}/1"\n')
+        run_env = {**os.environ, "CLIFFHANGER_HOME": str(home), **env,
+                   "DAGSTER_HOME": str(tmp_path / "dagster"), "PYTHONPATH": str(ROOT),
+                   # the worker starts the `celery` program of this environment
+                   "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # fmt: skip
+        Path(run_env["DAGSTER_HOME"]).mkdir()
+        worker_log = tmp_path / "worker.log"
+        with open(worker_log, "w") as log:
+            worker = subprocess.Popen(
+                [str(Path(sys.executable).parent / "dagster-celery"), "worker", "start", "-A",
+                 "dagster_celery.app", "-y", str(config), "-n", "cliffhanger-test-worker"],
+                cwd=home, env=run_env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        try:
+            for _ in range(600):
+                if "ready." in worker_log.read_text():
+                    break
+                assert worker.poll() is None, worker_log.read_text()[-3000:]
+                time.sleep(0.1)
+            runs = [
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "dagster",
+                        "job",
+                        "execute",
+                        "-m",
+                        "pipelines.definitions",
+                        "-j",
+                        "days_celery",
+                        "-c",
+                        str(config),
+                        "--tags",
+                        f'{{"dagster/partition": "{day}"}}',
+                    ],
+                    cwd=home,
+                    env=run_env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                )  # fmt: skip
+                for day in days
+            ]
+            outputs = [proc.communicate(timeout=300)[0] for proc in runs]
+            for proc, out in zip(runs, outputs, strict=True):
+                assert proc.returncode == 0, out[-3000:]
+                assert 'Submitting celery task for step "engagement_day"' in out
+        finally:
+            os.killpg(worker.pid, 15)
+            worker.wait(timeout=60)
+    # the steps ran in the worker, not in the launching processes
+    assert worker_log.read_text().count('Finished execution of step "engagement_day"') == 2
+
+    con = lake.connect(settings, read_only=True)
+    after = con.execute("SELECT * FROM analytics.daily_engagement ORDER BY date").fetchall()
+    assert_same_rows("daily_engagement", after[:2], full[:2])
+    assert after[2][1:3] == (-1, -1)

@@ -176,11 +176,17 @@ def test_definitions_validate_and_list_the_assets() -> None:
         "launch_forecast", "launch_forecast_backtest", "launch_forecast_backtest_rows",
         "episode_exit_moments", "series_revenue_daily", "viewer_activity",
         "served_log", "recommendation_impressions", "recommendation_performance",
-        "recommendation_experiment", "warehouse_maintenance",
+        "recommendation_experiment", "warehouse_maintenance", "engagement_day",
     }  # fmt: skip
-    # maintenance runs on its own schedule, never inside `everything`
+    # maintenance runs on its own schedule and the daily partitions in their own job, never
+    # inside `everything`
     everything = defs.resolve_job_def("everything").asset_layer.executable_asset_keys
-    assert {k.to_user_string() for k in everything} == keys - {"warehouse_maintenance"}
+    assert {k.to_user_string() for k in everything} == keys - {
+        "warehouse_maintenance",
+        "engagement_day",
+    }
+    days = defs.resolve_job_def("days").asset_layer.executable_asset_keys
+    assert {k.to_user_string() for k in days} == {"engagement_day"}
     assert defs.resolve_schedule_def("maintenance_nightly").cron_schedule == "30 3 * * *"
 
 
