@@ -59,7 +59,12 @@ def extension_directory() -> Path:
         or Path.home() / ".cache" / "cliffhanger" / "duckdb"
     ).expanduser()
     version = "v" + duckdb.__version__
-    platform = duckdb.execute("PRAGMA platform").fetchall()[0][0]
+    # a private connection: duckdb.execute's shared default one is not safe across threads
+    probe = duckdb.connect()
+    try:
+        platform = probe.execute("PRAGMA platform").fetchall()[0][0]
+    finally:
+        probe.close()
     target_dir = root / version / platform
     for name, (package, stem) in EXTENSIONS.items():
         target = target_dir / f"{name}.duckdb_extension"
